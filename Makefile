@@ -1,0 +1,31 @@
+# Switchboard — `make help` lists the targets.
+PY := .venv/bin/python
+
+.PHONY: help run test lint typecheck bench install install-dev browser
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+install:  ## create .venv with the pinned runtime dependencies
+	@deploy/bootstrap.sh
+
+install-dev:  ## create .venv with runtime and test dependencies
+	@deploy/bootstrap.sh --dev
+
+browser:  ## install Debian's chromium for the browser tests (needs root and apt)
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+
+run: install  ## run the platform on embedded Postgres + Redis; prints the URL; Ctrl-C stops all
+	@$(PY) deploy/run.py
+
+lint: install-dev  ## ruff, mypy and the migrations check
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+	@$(PY) -m mypy .
+	@$(PY) manage.py makemigrations --check --dry-run -v 0
+
+test: install-dev browser lint  ## the whole test suite (lint, then pytest on real services)
+	@$(PY) -m pytest
+
+bench: install-dev  ## benchmarks: each prints a table
+	@$(PY) -m bench

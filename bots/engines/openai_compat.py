@@ -1,0 +1,89 @@
+"""Any OpenAI-compatible server (vLLM, TGI, llama.cpp server): streamed chat over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from .base import ChatMessage, Engine, EngineError, Usage
+
+
+class OpenAICompatEngine(Engine):
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api_key: str = "",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        context_tokens: int = 4096,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise EngineError(
+                "openai engine needs SWITCHBOARD_OPENAI_BASE_URL, e.g. http://vllm:8000/v1",
+                permanent=True,
+            )
+        self.model_name = model or "default"
+        self.context_tokens = context_tokens
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+        )
+
+    def count_tokens(self, text: str) -> int:
+        # The server owns the tokenizer; ~4 characters a token is a safe budget estimate.
+        return max(1, len(text) // 3)
+
+    def stream(
+        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float, usage: Usage
+    ) -> Iterator[str]:
+        started = time.perf_counter()
+        body = {
+            "model": self.model_name,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        try:
+            with self._client.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise EngineError(
+                        f"server answered {response.status_code}: {response.text[:200]}",
+                        permanent=400 <= response.status_code < 500 and response.status_code != 429,
+                    )
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    event = json.loads(data)
+                    if event.get("usage"):
+                        usage.prompt_tokens = event["usage"].get(
+                            "prompt_tokens", usage.prompt_tokens
+                        )
+                        usage.completion_tokens = event["usage"].get(
+                            "completion_tokens", usage.completion_tokens
+                        )
+                    for choice in event.get("choices") or []:
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            if usage.ttft_s is None:
+                                usage.ttft_s = time.perf_counter() - started
+                            usage.completion_tokens += 0 if event.get("usage") else 1
+                            yield piece
+        except httpx.TimeoutException as exc:
+            raise EngineError(f"model server timed out: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise EngineError(f"model server unreachable: {exc}") from exc

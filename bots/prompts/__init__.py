@@ -1,0 +1,60 @@
+"""Prompt building: the bot's persona plus a token-budgeted window of the conversation.
+
+Templates are plain text files beside this module (never HTML-escaped); the model's own
+chat template is applied by the engine.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from bots.engines.base import ChatMessage, Engine
+from memory.models import Message
+
+ROLE_FOR_MODEL = {
+    Message.Role.USER: "user",
+    Message.Role.BOT: "assistant",
+    Message.Role.AGENT: "assistant",
+}
+# Chat templates add a few tokens of framing per message.
+PER_MESSAGE_OVERHEAD = 4
+
+
+@cache
+def template(name: str) -> str:
+    return (Path(__file__).parent / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def build_messages(
+    *, persona: str, history: list[Message], engine: Engine, max_tokens: int
+) -> list[ChatMessage]:
+    """System prompt + the newest messages that fit in the context next to the reply.
+
+    `history` is in seq order and ends with the message being answered, which always
+    goes in (truncated from the front if it alone is too long).
+    """
+    system: ChatMessage = {
+        "role": "system",
+        "content": template("system").format(persona=persona).strip(),
+    }
+    budget = (
+        engine.context_tokens
+        - max_tokens
+        - engine.count_tokens(system["content"])
+        - 2 * PER_MESSAGE_OVERHEAD
+    )
+    window: list[ChatMessage] = []
+    for message in reversed(history):
+        role = ROLE_FOR_MODEL.get(message.role)  # type: ignore[call-overload]
+        if role is None or not message.text:
+            continue
+        cost = engine.count_tokens(message.text) + PER_MESSAGE_OVERHEAD
+        if cost > budget:
+            if not window:  # the question itself: keep its end
+                window.append({"role": role, "content": message.text[-max(budget, 1) * 3 :]})
+            break
+        budget -= cost
+        window.append({"role": role, "content": message.text})
+    window.reverse()
+    return [system, *window]

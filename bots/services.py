@@ -1,0 +1,245 @@
+"""Reply generation: claim a reply once, stream it in ~40 ms frames, store it, or fail visibly.
+
+The reply row is the claim: one per user message (a unique `reply_to`), taken or re-taken
+with a lease token, so a task that runs twice (acks_late redelivery, a duplicate enqueue)
+produces one reply, and a worker that lost its lease can no longer write or publish.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from bots.engines import EngineError, Usage, get_engine
+from bots.models import Bot
+from bots.prompts import build_messages
+from memory.models import Conversation, Message
+from memory.services import allocate_seq, record_user_message
+from switchboard.realtime import publish_now, publish_to_conversation
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=15)
+FALLBACK_TEXT = (
+    "Sorry, I couldn't produce an answer just now. Please try again in a moment, "
+    "or ask to talk to a person."
+)
+
+
+def accept_customer_message(
+    conversation: Conversation, client_id: str, text: str
+) -> tuple[Message, bool]:
+    """Store the customer's message (idempotent by client id) and queue the bot's reply."""
+    from bots.tasks import generate_reply
+
+    with transaction.atomic():
+        message, created = record_user_message(conversation, client_id, text)
+        if created and conversation.status == Conversation.Status.BOT:
+            generate_reply.delay_on_commit(message.pk)
+    return message, created
+
+
+@dataclass
+class Claim:
+    reply: Message
+    token: str
+
+
+class Busy(Exception):
+    """Another live worker holds the reply's lease; try again after `retry_in` seconds."""
+
+    def __init__(self, retry_in: float) -> None:
+        self.retry_in = retry_in
+
+
+def claim_reply(user_message_id: int) -> Claim | None:
+    """Take the right to generate this message's reply; None when there is nothing to do."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        user = (
+            Message.objects.select_for_update()
+            .select_related("conversation")
+            .filter(pk=user_message_id, role=Message.Role.USER)
+            .first()
+        )
+        if user is None or user.conversation.status != Conversation.Status.BOT:
+            return None
+        reply = Message.objects.select_for_update().filter(reply_to=user).first()
+        if reply is None:
+            reply = Message.objects.create(
+                conversation=user.conversation,
+                seq=allocate_seq(user.conversation_id),
+                role=Message.Role.BOT,
+                status=Message.Status.STREAMING,
+                reply_to=user,
+                attempts=1,
+                lease_until=now + LEASE,
+                lease_token=token,
+            )
+            publish_to_conversation(
+                reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
+            )
+            return Claim(reply, token)
+        if reply.status in (Message.Status.FINAL, Message.Status.FAILED):
+            return None
+        if reply.lease_until and reply.lease_until > now:
+            raise Busy((reply.lease_until - now).total_seconds())
+        if reply.attempts >= settings.LLM_MAX_ATTEMPTS:
+            _fail(reply, f"gave up after {reply.attempts} attempts")
+            return None
+        # A previous attempt died (worker killed, lease expired): start over, same row, so
+        # the partial text is replaced rather than duplicated.
+        reply.attempts += 1
+        reply.text = ""
+        reply.lease_until = now + LEASE
+        reply.lease_token = token
+        reply.save(update_fields=["attempts", "text", "lease_until", "lease_token", "updated_at"])
+        publish_to_conversation(
+            reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
+        )
+        return Claim(reply, token)
+
+
+def _fail(reply: Message, error: str) -> None:
+    reply.status = Message.Status.FAILED
+    reply.text = FALLBACK_TEXT
+    reply.error = error[:500]
+    reply.lease_until = None
+    reply.lease_token = ""
+    reply.save(
+        update_fields=["status", "text", "error", "lease_until", "lease_token", "updated_at"]
+    )
+    publish_to_conversation(
+        reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
+    )
+
+
+def fail_reply(user_message_id: int, error: str) -> None:
+    """Give up on a reply: the customer sees the fallback line (and can ask for a human)."""
+    with transaction.atomic():
+        reply = Message.objects.select_for_update().filter(reply_to_id=user_message_id).first()
+        if reply is not None and reply.status == Message.Status.STREAMING:
+            _fail(reply, error)
+
+
+def release_claim(claim: Claim) -> None:
+    """Let the next attempt start at once instead of waiting for the lease to run out."""
+    Message.objects.filter(pk=claim.reply.pk, lease_token=claim.token).update(
+        lease_until=timezone.now()
+    )
+
+
+class LostClaim(Exception):
+    """The lease moved to another attempt, or the conversation left the bot: stop quietly."""
+
+
+def _still_ours(claim: Claim, **fields: object) -> None:
+    """Conditional write: only the lease holder, only while the bot owns the conversation."""
+    updated = Message.objects.filter(
+        pk=claim.reply.pk,
+        lease_token=claim.token,
+        status=Message.Status.STREAMING,
+        conversation__status=Conversation.Status.BOT,
+    ).update(updated_at=timezone.now(), **fields)
+    if not updated:
+        raise LostClaim()
+
+
+def generate_reply_for(claim: Claim) -> Message:
+    """Stream the reply: each frame is written to the row first, then published."""
+    reply = claim.reply
+    conversation = Conversation.objects.select_related("bot").get(pk=reply.conversation_id)
+    bot: Bot = conversation.bot
+    assert reply.reply_to_id is not None
+    user = Message.objects.get(pk=reply.reply_to_id)
+    started = time.perf_counter()
+    queue_wait_ms = max(0, int((timezone.now() - user.created_at).total_seconds() * 1000))
+
+    engine = get_engine(bot.engine, bot.model)
+    history = list(
+        Message.objects.filter(conversation=conversation, seq__lte=user.seq)
+        .exclude(status__in=[Message.Status.STREAMING, Message.Status.FAILED])
+        .order_by("seq")
+    )
+    prompt = build_messages(
+        persona=bot.persona, history=history, engine=engine, max_tokens=bot.max_tokens
+    )
+    usage = Usage()
+    frame_s = settings.LLM_STREAM_FRAME_MS / 1000
+    text = ""
+    pending = ""
+    last_flush = 0.0
+    ttft_ms: int | None = None
+
+    def flush() -> None:
+        nonlocal text, pending, last_flush
+        offset = len(text)
+        text += pending
+        _still_ours(claim, text=text, lease_until=timezone.now() + LEASE)
+        publish_now(
+            reply.conversation_id,
+            {
+                "type": "reply.delta",
+                "message_id": reply.pk,
+                "seq": reply.seq,
+                "offset": offset,
+                "text": pending,
+            },
+        )
+        pending = ""
+        last_flush = time.perf_counter()
+
+    for piece in engine.stream(
+        prompt, max_tokens=bot.max_tokens, temperature=bot.temperature, usage=usage
+    ):
+        if ttft_ms is None:
+            ttft_ms = int((time.perf_counter() - started) * 1000)
+        pending += piece
+        # The first piece goes out at once (time to first token); then one frame per interval.
+        if not text or time.perf_counter() - last_flush >= frame_s:
+            flush()
+    if pending:
+        flush()
+
+    final_text = text.strip() or FALLBACK_TEXT
+    with transaction.atomic():
+        _still_ours(
+            claim,
+            text=final_text,
+            status=Message.Status.FINAL if text.strip() else Message.Status.FAILED,
+            model_name=engine.model_name,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            queue_wait_ms=queue_wait_ms,
+            ttft_ms=ttft_ms,
+            total_ms=int((time.perf_counter() - started) * 1000),
+            engine_ttft_ms=int(usage.ttft_s * 1000) if usage.ttft_s is not None else None,
+            lease_until=None,
+            lease_token="",
+        )
+        publish_to_conversation(
+            reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
+        )
+    reply.refresh_from_db()
+    return reply
+
+
+__all__ = [
+    "Busy",
+    "Claim",
+    "EngineError",
+    "LostClaim",
+    "accept_customer_message",
+    "claim_reply",
+    "fail_reply",
+    "generate_reply_for",
+    "release_claim",
+]

@@ -1,0 +1,1 @@
+"""Websocket consumers: thin — parse, authorize, call one service, respond."""

@@ -1,0 +1,99 @@
+"""Parsing and validating widget frames (docs/protocol.md); every problem is a typed error."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+RATINGS = {"helpful", "not_helpful"}
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, detail: str, client_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.client_id = client_id
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    client_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SendFeedback:
+    message_id: int
+    rating: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class Resume:
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+Frame = SendMessage | SendFeedback | Resume | Ping
+
+
+def _int(data: dict[str, Any], field: str) -> int:
+    value = data.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FrameError("invalid_field", f"'{field}' must be a non-negative integer")
+    return value
+
+
+def parse_frame(raw: str) -> Frame:
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        raise FrameError("bad_json", "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise FrameError("bad_frame", "frame must be a JSON object")
+    kind = data.get("type")
+    if kind == "message":
+        client_id = data.get("client_id")
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            raise FrameError(
+                "invalid_field", "'client_id' must be 1-64 letters, digits, '-' or '_'"
+            )
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise FrameError("invalid_field", "'text' must be a non-empty string", client_id)
+        if len(text) > settings.WIDGET_MAX_MESSAGE_CHARS:
+            raise FrameError(
+                "too_long",
+                f"'text' is over {settings.WIDGET_MAX_MESSAGE_CHARS} characters",
+                client_id,
+            )
+        return SendMessage(client_id=client_id, text=text.strip())
+    if kind == "feedback":
+        rating = data.get("rating")
+        if rating not in RATINGS:
+            raise FrameError("invalid_field", "'rating' must be 'helpful' or 'not_helpful'")
+        comment = data.get("comment", "")
+        if not isinstance(comment, str) or len(comment) > 2000:
+            raise FrameError(
+                "invalid_field", "'comment' must be a string of at most 2000 characters"
+            )
+        return SendFeedback(
+            message_id=_int(data, "message_id"), rating=rating, comment=comment.strip()
+        )
+    if kind == "resume":
+        return Resume(last_seq=_int(data, "last_seq"))
+    if kind == "ping":
+        return Ping()
+    if kind is None:
+        raise FrameError("missing_field", "frame has no 'type'")
+    raise FrameError("unknown_type", f"unknown frame type {str(kind)[:40]!r}")

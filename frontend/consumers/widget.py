@@ -1,0 +1,204 @@
+"""The website widget's socket: a visitor's conversation with a bot (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from bots.models import WidgetKey
+from bots.services import accept_customer_message
+from memory import selectors
+from memory.frames import message_payload
+from memory.models import Conversation, Message
+from memory.services import NotFound, open_conversation, record_feedback
+from switchboard.realtime import conversation_group
+
+from .frames import FrameError, Ping, Resume, SendFeedback, SendMessage, parse_frame
+
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CLOSE_TOO_BIG = 1009
+CLOSE_FORBIDDEN = 4403
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+@database_sync_to_async  # type: ignore[untyped-decorator]
+def _authorize(key: str, origin: str | None, visitor_id: str) -> Conversation | None:
+    widget_key = WidgetKey.objects.select_related("bot").filter(key=key, revoked=False).first()
+    if widget_key is None or not widget_key.allows_origin(origin):
+        return None
+    return open_conversation(widget_key.bot, visitor_id)
+
+
+class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    conversation: Conversation
+    group: str
+
+    async def connect(self) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        key = (query.get("key") or [""])[0]
+        visitor_id = (query.get("visitor") or [""])[0]
+        origin = _header(self.scope, b"origin")
+        conversation = None
+        if key and VISITOR_ID.match(visitor_id):
+            conversation = await _authorize(key, origin, visitor_id)
+        if conversation is None:
+            await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets a 403
+            return
+        self.conversation = conversation
+        self.group = conversation_group(conversation.pk)
+        # Per message id: how much text this socket has sent, and whether it sent the final
+        # version; deltas and re-sent snapshots are trimmed against it (nothing repeats).
+        self.sent_text: dict[int, int] = {}
+        self.sent_final: set[int] = set()
+        self.seq = 0
+        # Join the group before any snapshot is read, so nothing falls between the two.
+        assert self.channel_layer is not None
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        bot = await database_sync_to_async(lambda: conversation.bot)()
+        await self._send(
+            {
+                "type": "hello",
+                "seq": conversation.last_seq,
+                "conversation_id": conversation.pk,
+                "status": conversation.status,
+                "bot": {"name": bot.name, "greeting": bot.greeting},
+            }
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group") and self.channel_layer is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        frame.setdefault("seq", self.seq)
+        self.seq = max(self.seq, int(frame["seq"]))
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None:
+            if len(bytes_data) > settings.WIDGET_MAX_FRAME_BYTES:
+                await self.close(code=CLOSE_TOO_BIG)
+                return
+            await self._send(
+                {"type": "error", "code": "binary_not_supported", "detail": "send JSON text frames"}
+            )
+            return
+        raw = text_data or ""
+        if len(raw.encode("utf-8")) > settings.WIDGET_MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = parse_frame(raw)
+            if isinstance(frame, SendMessage):
+                await self.on_message(frame)
+            elif isinstance(frame, SendFeedback):
+                await self.on_feedback(frame)
+            elif isinstance(frame, Resume):
+                await self.on_resume(frame)
+            elif isinstance(frame, Ping):
+                await self._send({"type": "pong"})
+        except FrameError as error:
+            reply: dict[str, Any] = {"type": "error", "code": error.code, "detail": error.detail}
+            if error.client_id:
+                reply["client_id"] = error.client_id
+            await self._send(reply)
+
+    async def on_message(self, frame: SendMessage) -> None:
+        message, _created = await database_sync_to_async(accept_customer_message)(
+            self.conversation, frame.client_id, frame.text
+        )
+        # Acknowledged only now: the message is committed. A resend gets the same ack.
+        self.sent_final.add(message.pk)
+        await self._send(
+            {
+                "type": "ack",
+                "seq": message.seq,
+                "client_id": frame.client_id,
+                "message": message_payload(message),
+            }
+        )
+
+    async def on_feedback(self, frame: SendFeedback) -> None:
+        def save() -> str:
+            contact = self.conversation.contact
+            return record_feedback(contact, frame.message_id, frame.rating, frame.comment).rating
+
+        try:
+            rating = await database_sync_to_async(save)()
+        except NotFound:
+            raise FrameError("not_found", "no such reply in this conversation") from None
+        await self._send({"type": "feedback", "message_id": frame.message_id, "rating": rating})
+
+    async def on_resume(self, frame: Resume) -> None:
+        def snapshot() -> tuple[list[Message], dict[int, str], int]:
+            conversation = Conversation.objects.get(pk=self.conversation.pk)
+            messages = list(selectors.messages_after(conversation, frame.last_seq))
+            ratings = selectors.feedback_by_message(conversation, [m.pk for m in messages])
+            return messages, ratings, conversation.last_seq
+
+        messages, ratings, last_seq = await database_sync_to_async(snapshot)()
+        for message in messages:
+            await self._send_message(message, ratings.get(message.pk), force=True)
+        await self._send({"type": "resumed", "seq": last_seq})
+
+    async def _send_message(
+        self, message: Message, feedback: str | None = None, force: bool = False
+    ) -> None:
+        if message.pk in self.sent_final and not force:
+            return
+        if message.status != Message.Status.STREAMING:
+            self.sent_final.add(message.pk)
+        self.sent_text[message.pk] = len(message.text)
+        await self._send(
+            {"type": "message", "seq": message.seq, "message": message_payload(message, feedback)}
+        )
+
+    # Group events (published by services and the model worker).
+
+    async def message_stored(self, event: dict[str, Any]) -> None:
+        message = await database_sync_to_async(
+            lambda: Message.objects.filter(pk=event["message_id"]).first()
+        )()
+        if message is not None:
+            await self._send_message(message)
+
+    async def reply_delta(self, event: dict[str, Any]) -> None:
+        message_id = int(event["message_id"])
+        if message_id in self.sent_final:
+            return
+        sent = self.sent_text.get(message_id)
+        offset, text = int(event["offset"]), str(event["text"])
+        if sent is None or offset > sent:
+            # We missed the start (joined mid-reply, or a frame was dropped): resend the row.
+            message = await database_sync_to_async(
+                lambda: Message.objects.filter(pk=message_id).first()
+            )()
+            if message is not None:
+                await self._send_message(message)
+            return
+        if offset + len(text) <= sent:
+            return
+        fresh = text[sent - offset :]
+        self.sent_text[message_id] = offset + len(text)
+        await self._send(
+            {
+                "type": "reply.delta",
+                "seq": int(event["seq"]),
+                "message_id": message_id,
+                "offset": sent,
+                "text": fresh,
+            }
+        )

@@ -1,0 +1,48 @@
+"""What the widget sees of stored rows: the payloads of server frames (docs/protocol.md)."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from .models import Message
+
+
+class MessagePayload(TypedDict):
+    id: int
+    seq: int
+    role: str
+    text: str
+    status: str
+    client_id: str | None
+    reply_to: int | None
+    created_at: str
+    timings: dict[str, Any] | None
+    feedback: str | None
+
+
+def message_payload(message: Message, feedback: str | None = None) -> MessagePayload:
+    timings = None
+    if message.role == Message.Role.BOT and message.status in (
+        Message.Status.FINAL,
+        Message.Status.FAILED,
+    ):
+        timings = {
+            "model": message.model_name,
+            "prompt_tokens": message.prompt_tokens,
+            "completion_tokens": message.completion_tokens,
+            "queue_wait_ms": message.queue_wait_ms,
+            "ttft_ms": message.ttft_ms,
+            "total_ms": message.total_ms,
+        }
+    return {
+        "id": message.pk,
+        "seq": message.seq,
+        "role": message.role,
+        "text": message.text,
+        "status": message.status,
+        "client_id": message.client_id,
+        "reply_to": message.reply_to_id,
+        "created_at": message.created_at.isoformat(),
+        "timings": timings,
+        "feedback": feedback,
+    }

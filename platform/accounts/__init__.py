@@ -1,0 +1,1 @@
+"""Organizations (tenants); later members, roles and API keys."""

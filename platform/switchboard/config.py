@@ -1,0 +1,110 @@
+"""Typed reads of environment variables; a bad value stops start-up naming the variable.
+
+Every variable read here is documented once, in deploy/.env.example.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlsplit
+
+
+class ConfigError(SystemExit):
+    """Raised for a bad setting; a SystemExit so start-up stops with the message alone."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"Configuration error: {name} {problem} (see deploy/.env.example)")
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(name, f"must be true or false, not {raw!r}")
+
+
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(name, f"must be a whole number, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(name, f"must be at most {maximum}, not {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(name, f"must be a number, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, not {value}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_choice(name: str, default: str, choices: set[str]) -> str:
+    value = env_str(name, default)
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(sorted(choices))}, not {value!r}")
+    return value
+
+
+def database_from_url(name: str, url: str) -> dict[str, object]:
+    """Django DATABASES entry from postgresql://user:pass@host:port/db?host=/socket/dir."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ConfigError(name, f"must be a postgresql:// URL, not {url.split('://')[0]!r}://…")
+    db = unquote(parts.path.lstrip("/"))
+    if not db:
+        raise ConfigError(
+            name, "must name a database, e.g. postgresql://user@host:5432/switchboard"
+        )
+    options = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+    host = unquote(options.pop("host", "")) or (parts.hostname or "")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(name, "has a port that is not a number") from None
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": db,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": host,
+        "PORT": str(port or ""),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 0,
+    }
+
+
+def redis_url(name: str, url: str) -> str:
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(name, "must be a redis://, rediss:// or unix:// URL")
+    return url

@@ -1,0 +1,132 @@
+"""Django settings, read from environment variables only (documented in deploy/.env.example)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import django_stubs_ext
+
+from . import config, embedded
+
+django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] etc. be subscripted at run time
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+DEBUG = config.env_bool("SWITCHBOARD_DEBUG", False)
+SECRET_KEY = config.env_str("SWITCHBOARD_SECRET_KEY") or (
+    "insecure-dev-key-set-SWITCHBOARD_SECRET_KEY-in-production"
+    if DEBUG or not config.env_bool("SWITCHBOARD_REQUIRE_SECRET", False)
+    else ""
+)
+if not SECRET_KEY:
+    raise config.ConfigError(
+        "SWITCHBOARD_SECRET_KEY", "must be set when SWITCHBOARD_REQUIRE_SECRET is on"
+    )
+ALLOWED_HOSTS = config.env_list("SWITCHBOARD_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = config.env_list("SWITCHBOARD_CSRF_TRUSTED_ORIGINS", [])
+
+# Without DATABASE_URL / REDIS_URL our own code starts embedded Postgres and Redis.
+embedded.ensure_services()
+DATABASES = {"default": config.database_from_url("DATABASE_URL", os.environ["DATABASE_URL"])}
+REDIS_URL = config.redis_url("REDIS_URL", os.environ["REDIS_URL"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "accounts",
+    "bots",
+    "memory",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "switchboard.urls"
+ASGI_APPLICATION = "switchboard.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True  # serve straight from app folders; no collectstatic step
+WHITENOISE_AUTOREFRESH = DEBUG
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "capacity": 1000,
+            "expiry": 60,
+        },
+    }
+}
+
+# Celery: the broker is the same Redis. Model work goes to its own "llm" queue.
+CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ROUTES = {"bots.tasks.generate_reply": {"queue": "llm"}}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = False
+
+# Reply generation bounds.
+LLM_SOFT_TIME_LIMIT = config.env_int("SWITCHBOARD_LLM_SOFT_TIME_LIMIT", 120, minimum=1)
+LLM_HARD_TIME_LIMIT = LLM_SOFT_TIME_LIMIT + 15
+LLM_MAX_ATTEMPTS = 3
+LLM_STREAM_FRAME_MS = config.env_int("SWITCHBOARD_STREAM_FRAME_MS", 40, minimum=5, maximum=500)
+LLM_THREADS = config.env_int("SWITCHBOARD_LLM_THREADS", 2, minimum=1)
+LLM_CONTEXT_TOKENS = config.env_int("SWITCHBOARD_LLM_CONTEXT_TOKENS", 2048, minimum=256)
+LLM_DEVICE = config.env_choice("SWITCHBOARD_LLM_DEVICE", "auto", {"auto", "cpu", "cuda"})
+OPENAI_BASE_URL = config.env_str("SWITCHBOARD_OPENAI_BASE_URL")
+OPENAI_API_KEY = config.env_str("SWITCHBOARD_OPENAI_API_KEY")
+OPENAI_CONNECT_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+OPENAI_READ_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_READ_TIMEOUT", 60.0, minimum=0.1)
+
+WIDGET_MAX_FRAME_BYTES = 64 * 1024
+WIDGET_MAX_MESSAGE_CHARS = config.env_int("SWITCHBOARD_MAX_MESSAGE_CHARS", 4000, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": config.env_str("SWITCHBOARD_LOG_LEVEL", "INFO")},
+    "loggers": {"pgserver": {"level": "WARNING"}},
+}

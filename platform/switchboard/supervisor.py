@@ -1,0 +1,171 @@
+"""Run the whole platform on one machine: embedded services, migrations, demo data, web, workers.
+
+`python deploy/run.py` (the README's run command) calls `main`. The test suite starts its
+web server and workers through the same `start_web` / `start_worker` functions.
+Ctrl-C (or SIGTERM) stops every process started here, then Redis and Postgres.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+from . import config, embedded
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "platform"), str(ROOT), env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "switchboard.settings")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env.update(extra)
+    return env
+
+
+def start_web(
+    host: str, port: int, *, env: dict[str, str] | None = None, log: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """The ASGI server (HTTP + websockets); frames over 64 KiB are refused with close 1009."""
+    return subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "switchboard.asgi:application",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--ws-max-size",
+            str(64 * 1024),
+            "--no-access-log",
+            "--lifespan",
+            "off",
+        ],
+        cwd=ROOT,
+        env=env or child_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        start_new_session=True,
+    )
+
+
+def start_worker(
+    queues: str,
+    *,
+    concurrency: int = 1,
+    name: str = "worker",
+    env: dict[str, str] | None = None,
+    log: IO[bytes] | None = None,
+) -> subprocess.Popen[bytes]:
+    """A Celery worker process; `llm` workers load their model once per child process."""
+    return subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "switchboard",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-P",
+            "prefork",
+            "-n",
+            f"{name}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env or child_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        start_new_session=True,
+    )
+
+
+def stop(procs: list[subprocess.Popen[bytes]], timeout: float = 10) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own URL
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"{url}: server exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def main() -> None:
+    host = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")
+    port = config.env_int("SWITCHBOARD_PORT", 8000, minimum=1, maximum=65535)
+    llm_workers = config.env_int("SWITCHBOARD_LLM_WORKERS", 1, minimum=1)
+    embedded.ensure_services()
+    env = child_env()
+    manage = [PYTHON, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+    origins = [f"http://{host}:{port}", f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+    subprocess.run(
+        [*manage, "seed_demo", *[f"--origin={o}" for o in dict.fromkeys(origins)]],
+        env=env,
+        check=True,
+    )
+
+    procs = [
+        start_web(host, port, env=env),
+        start_worker("llm", concurrency=llm_workers, name="llm", env=env),
+        start_worker("celery", concurrency=1, name="default", env=env),
+    ]
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started in the background (SIG_IGN)
+    try:
+        wait_http(f"http://{host}:{port}/healthz", proc=procs[0])
+        print(
+            f"\n  Switchboard is running: http://{host}:{port}/"
+            "   (admin: /admin/, Ctrl-C stops it)\n",
+            flush=True,
+        )
+        while all(proc.poll() is None for proc in procs):
+            time.sleep(0.5)
+        print("a platform process exited; stopping the rest", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+    finally:
+        stop(procs)

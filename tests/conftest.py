@@ -1,0 +1,96 @@
+"""Shared fixtures: real Postgres + pgvector, real Redis, real web and Celery worker processes.
+
+`platform_url` starts the ASGI server and an `llm` Celery worker (real SmolLM2) against
+the test database, through the same functions `make run` uses.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from accounts.models import Organization
+from bots.models import Bot, WidgetKey
+from switchboard import supervisor
+
+LOG_DIR = Path(os.environ["SWITCHBOARD_DATA_DIR"]) / "logs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    host = db["HOST"]
+    name = db["NAME"]  # after django_db_setup this is the test database
+    if host.startswith("/"):
+        from urllib.parse import quote
+
+        return f"postgresql://{db['USER']}:{db['PASSWORD']}@/{name}?host={quote(host, safe='')}"
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{name}"
+
+
+@dataclass
+class LivePlatform:
+    url: str
+    ws_url: str
+    env: dict[str, str]
+    procs: list[subprocess.Popen[bytes]]
+
+
+@pytest.fixture(scope="session")
+def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[LivePlatform]:
+    """A web server and an `llm` worker, as separate processes, on the test database."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = supervisor.child_env(
+        DATABASE_URL=_test_database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        DJANGO_SETTINGS_MODULE="switchboard.settings",
+    )
+    web_log = open(LOG_DIR / "web.log", "ab")  # noqa: SIM115
+    worker_log = open(LOG_DIR / "worker.log", "ab")  # noqa: SIM115
+    procs = [
+        supervisor.start_web("127.0.0.1", port, env=env, log=web_log),
+        supervisor.start_worker("llm", name=f"test-{uuid.uuid4().hex[:6]}", env=env, log=worker_log),
+    ]
+    try:
+        supervisor.wait_http(f"http://127.0.0.1:{port}/healthz", proc=procs[0])
+        yield LivePlatform(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", env, procs)
+    finally:
+        supervisor.stop(procs)
+        web_log.close()
+        worker_log.close()
+
+
+# Factories: plain functions through the real models.
+
+
+def make_org(slug: str | None = None) -> Organization:
+    slug = slug or f"org-{uuid.uuid4().hex[:8]}"
+    return Organization.objects.create(name=slug.title(), slug=slug)
+
+
+def make_bot(org: Organization | None = None, **overrides: object) -> Bot:
+    fields: dict[str, object] = {"name": "Test bot", "max_tokens": 48, "temperature": 0.0}
+    fields.update(overrides)
+    return Bot.objects.create(organization=org or make_org(), **fields)
+
+
+def make_widget_key(bot: Bot, origins: list[str] | None = None) -> WidgetKey:
+    return WidgetKey.objects.create(bot=bot, allowed_origins=origins or ["https://shop.example"])
+
+
+def new_visitor_id() -> str:
+    return uuid.uuid4().hex

@@ -18,6 +18,7 @@ class MessagePayload(TypedDict):
     created_at: str
     timings: dict[str, Any] | None
     feedback: str | None
+    sources: list[dict[str, Any]]
 
 
 def message_payload(message: Message, feedback: str | None = None) -> MessagePayload:
@@ -45,4 +46,5 @@ def message_payload(message: Message, feedback: str | None = None) -> MessagePay
         "created_at": message.created_at.isoformat(),
         "timings": timings,
         "feedback": feedback,
+        "sources": message.sources or [],
     }

@@ -11,6 +11,11 @@ class Contact(models.Model):
         "accounts.Organization", on_delete=models.CASCADE, related_name="contacts"
     )
     visitor_id = models.CharField(max_length=64, help_text="Anonymous id kept by the widget.")
+    external_id = models.CharField(
+        max_length=200, blank=True, help_text="The host site's user id, once verified by signature."
+    )
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 
@@ -38,6 +43,11 @@ class Conversation(models.Model):
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="conversations")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOT)
+    assignee = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    handoff_reason = models.CharField(max_length=40, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
     last_seq = models.PositiveBigIntegerField(default=0, help_text="Highest seq handed out.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -91,6 +101,22 @@ class Message(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True, help_text="Generation lease.")
     lease_token = models.CharField(max_length=32, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    sources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What a bot reply was grounded in: [{title, url, snippet, …}].",
+    )
+    author = models.ForeignKey(
+        "auth.User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The agent who wrote an agent message.",
+    )
+    topic = models.CharField(max_length=100, blank=True)
+    topic_confidence = models.FloatField(null=True, blank=True)
+    sentiment = models.FloatField(null=True, blank=True, help_text="-1 (negative) … 1 (positive).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -63,7 +63,9 @@ def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[
     worker_log = open(LOG_DIR / "worker.log", "ab")  # noqa: SIM115
     procs = [
         supervisor.start_web("127.0.0.1", port, env=env, log=web_log),
-        supervisor.start_worker("llm", name=f"test-{uuid.uuid4().hex[:6]}", env=env, log=worker_log),
+        supervisor.start_worker(
+            "llm", name=f"test-{uuid.uuid4().hex[:6]}", env=env, log=worker_log
+        ),
     ]
     try:
         supervisor.wait_http(f"http://127.0.0.1:{port}/healthz", proc=procs[0])

@@ -10,9 +10,13 @@ from websockets.sync.client import ClientConnection, connect
 
 
 class WidgetClient:
-    def __init__(self, ws_url: str, key: str, visitor: str, origin: str = "https://shop.example") -> None:
+    def __init__(
+        self, ws_url: str, key: str, visitor: str, origin: str = "https://shop.example"
+    ) -> None:
         self.conn: ClientConnection = connect(
-            f"{ws_url}/ws/widget/?key={key}&visitor={visitor}", origin=origin, open_timeout=10  # type: ignore[arg-type]
+            f"{ws_url}/ws/widget/?key={key}&visitor={visitor}",
+            origin=origin,
+            open_timeout=10,  # type: ignore[arg-type]
         )
         self.frames: list[dict[str, Any]] = []
         self.hello = self.recv()
@@ -64,10 +68,14 @@ class Transcript:
             self.messages[message["id"]] = dict(message)
         elif frame["type"] == "reply.delta":
             message = self.messages.setdefault(
-                frame["message_id"], {"id": frame["message_id"], "seq": frame["seq"], "text": "", "role": "bot"}
+                frame["message_id"],
+                {"id": frame["message_id"], "seq": frame["seq"], "text": "", "role": "bot"},
             )
             assert frame["offset"] == len(message["text"]), (frame, message["text"])
             message["text"] += frame["text"]
 
     def texts(self) -> list[tuple[int, str, str]]:
-        return [(m["seq"], m["role"], m["text"]) for m in sorted(self.messages.values(), key=lambda m: m["seq"])]
+        return [
+            (m["seq"], m["role"], m["text"])
+            for m in sorted(self.messages.values(), key=lambda m: m["seq"])
+        ]

@@ -41,7 +41,13 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "bots",
+    "bots.topics",
     "memory",
+    "memory.knowledge",
+    "memory.longterm",
+    "desk",
+    "analytics",
+    "api",
     "frontend",
 ]
 

@@ -1,10 +1,16 @@
+"""The HTTP routes; each surface owns its URLs (websocket routes: frontend/routing.py)."""
+
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from frontend import views
 
 urlpatterns = [
     path("", views.demo, name="demo"),
     path("healthz", views.healthz, name="healthz"),
+    path("widget/", include("frontend.urls")),
+    path("console/", include("desk.urls")),
+    path("dashboard/", include("analytics.urls")),
+    path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -40,12 +40,18 @@ def test_reply_streams_in_frames_then_is_stored_with_timings_and_takes_feedback(
     assert stored.text == final["text"] and stored.status == Message.Status.FINAL
     assert stored.model_name == "SmolLM2-135M-Instruct.Q4_1"
     assert stored.completion_tokens and stored.prompt_tokens
-    assert stored.ttft_ms is not None and stored.total_ms is not None and stored.total_ms >= stored.ttft_ms
+    assert (
+        stored.ttft_ms is not None
+        and stored.total_ms is not None
+        and stored.total_ms >= stored.ttft_ms
+    )
     assert stored.queue_wait_ms is not None
 
     client.send({"type": "feedback", "message_id": final["id"], "rating": "helpful"})
     assert client.recv()["rating"] == "helpful"
-    client.send({"type": "feedback", "message_id": final["id"], "rating": "not_helpful", "comment": "vague"})
+    client.send(
+        {"type": "feedback", "message_id": final["id"], "rating": "not_helpful", "comment": "vague"}
+    )
     assert client.recv()["rating"] == "not_helpful"
     feedback = Feedback.objects.get(message_id=final["id"])
     assert (feedback.rating, feedback.comment) == ("not_helpful", "vague")
@@ -61,7 +67,9 @@ def test_reconnect_with_last_seq_misses_nothing_and_repeats_nothing_mid_reply(
     first = WidgetClient(live_platform.ws_url, key.key, visitor)
     first.resume(0)
     seen = Transcript()
-    first.send({"type": "message", "client_id": "q1", "text": "Tell me about your savings accounts."})
+    first.send(
+        {"type": "message", "client_id": "q1", "text": "Tell me about your savings accounts."}
+    )
     before_drop = first.recv_until(lambda f: f["type"] == "reply.delta", timeout=90)
     for frame in before_drop:
         seen.apply(frame)
@@ -75,9 +83,14 @@ def test_reconnect_with_last_seq_misses_nothing_and_repeats_nothing_mid_reply(
     for frame in after:
         seen.apply(frame)
     resent = [f for f in after if f["type"] == "message"]
-    assert all(f["message"]["seq"] > last_seq for f in resent), "nothing at or before last_seq is repeated"
+    assert all(f["message"]["seq"] > last_seq for f in resent), (
+        "nothing at or before last_seq is repeated"
+    )
 
-    stored = [(m.seq, m.role, m.text) for m in Message.objects.filter(conversation__bot=bot).order_by("seq")]
+    stored = [
+        (m.seq, m.role, m.text)
+        for m in Message.objects.filter(conversation__bot=bot).order_by("seq")
+    ]
     assert seen.texts() == stored
     assert [s for s, _, _ in stored] == list(range(1, len(stored) + 1)), "seq has no gaps"
 

@@ -1,0 +1,1 @@
+"""Topics (intents) with example utterances, message labelling, and sentiment."""

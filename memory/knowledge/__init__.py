@@ -1,0 +1,1 @@
+"""Knowledge base per bot: documents, chunks, embeddings, hybrid retrieval."""

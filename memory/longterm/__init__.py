@@ -1,0 +1,1 @@
+"""Per-customer long-term memory: facts, preferences, conversation summaries, identity."""

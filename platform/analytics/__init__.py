@@ -1,0 +1,1 @@
+"""Analytics: rollups, dashboard queries, CSV exports."""

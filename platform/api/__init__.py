@@ -1,0 +1,1 @@
+"""REST API (OpenAPI 3), API keys and signed webhooks."""

@@ -1,0 +1,1 @@
+"""Human handoff: ownership, queue, assignment, the agent console's back end, audit trail."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DeskConfig(AppConfig):
+    name = "desk"
+    label = "desk"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from bots.context import gather_context
 from bots.engines import EngineError, Usage, get_engine
 from bots.models import Bot
 from bots.prompts import build_messages
@@ -169,8 +170,13 @@ def generate_reply_for(claim: Claim) -> Message:
         .exclude(status__in=[Message.Status.STREAMING, Message.Status.FAILED])
         .order_by("seq")
     )
+    context = gather_context(conversation, user)
     prompt = build_messages(
-        persona=bot.persona, history=history, engine=engine, max_tokens=bot.max_tokens
+        persona=bot.persona,
+        history=history,
+        engine=engine,
+        max_tokens=bot.max_tokens,
+        context=context,
     )
     usage = Usage()
     frame_s = settings.LLM_STREAM_FRAME_MS / 1000
@@ -222,6 +228,7 @@ def generate_reply_for(claim: Claim) -> Message:
             ttft_ms=ttft_ms,
             total_ms=int((time.perf_counter() - started) * 1000),
             engine_ttft_ms=int(usage.ttft_s * 1000) if usage.ttft_s is not None else None,
+            sources=[source.as_frame() for source in context.sources],
             lease_until=None,
             lease_token="",
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from bots.context import PromptContext
 from bots.engines.base import ChatMessage, Engine
 from memory.models import Message
 
@@ -26,8 +27,40 @@ def template(name: str) -> str:
     return (Path(__file__).parent / f"{name}.txt").read_text(encoding="utf-8")
 
 
+def system_prompt(persona: str, context: PromptContext) -> str:
+    preferences = "".join(
+        f"\nThe customer's preferred {name}: {value}."
+        for name, value in sorted(context.preferences.items())
+    )
+    if "language" in context.preferences:
+        preferences += f"\nAlways answer in {context.preferences['language']}."
+    memories = ""
+    if context.memories:
+        memories = "\nWhat you remember about this customer:\n" + "\n".join(
+            f"- {m}" for m in context.memories
+        )
+    references = ""
+    if context.sources:
+        blocks = "\n".join(
+            f"<<<reference {n}: {source.title}>>>\n"
+            f"{source.text or source.snippet}\n<<<end reference {n}>>>"
+            for n, source in enumerate(context.sources, 1)
+        )
+        references = template("references").format(blocks=blocks)
+    return (
+        template("system")
+        .format(persona=persona, preferences=preferences, memories=memories, references=references)
+        .strip()
+    )
+
+
 def build_messages(
-    *, persona: str, history: list[Message], engine: Engine, max_tokens: int
+    *,
+    persona: str,
+    history: list[Message],
+    engine: Engine,
+    max_tokens: int,
+    context: PromptContext | None = None,
 ) -> list[ChatMessage]:
     """System prompt + the newest messages that fit in the context next to the reply.
 
@@ -36,7 +69,7 @@ def build_messages(
     """
     system: ChatMessage = {
         "role": "system",
-        "content": template("system").format(persona=persona).strip(),
+        "content": system_prompt(persona, context or PromptContext()),
     }
     budget = (
         engine.context_tokens

@@ -1,4 +1,4 @@
-"""The reply path end to end: websocket → Postgres → Celery `llm` worker (real SmolLM2) → Redis → websocket."""
+"""The reply path end to end: socket → Postgres → Celery `llm` worker (SmolLM2) → Redis → socket."""
 
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ from . import config, embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+# `llm`: model work (replies, summaries). The rest: embeddings and ingestion, webhooks, rollups.
+LLM_QUEUES = "llm"
+BACKGROUND_QUEUES = "celery,embeddings"
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -146,8 +149,8 @@ def main() -> None:
 
     procs = [
         start_web(host, port, env=env),
-        start_worker("llm", concurrency=llm_workers, name="llm", env=env),
-        start_worker("celery", concurrency=1, name="default", env=env),
+        start_worker(LLM_QUEUES, concurrency=llm_workers, name="llm", env=env),
+        start_worker(BACKGROUND_QUEUES, concurrency=1, name="background", env=env),
     ]
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -51,7 +51,7 @@ class LivePlatform:
 
 @pytest.fixture(scope="session")
 def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[LivePlatform]:
-    """A web server and an `llm` worker, as separate processes, on the test database."""
+    """A web server, an `llm` worker and a background worker, as processes, on the test database."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = supervisor.child_env(
@@ -61,10 +61,12 @@ def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[
     )
     web_log = open(LOG_DIR / "web.log", "ab")  # noqa: SIM115
     worker_log = open(LOG_DIR / "worker.log", "ab")  # noqa: SIM115
+    tag = uuid.uuid4().hex[:6]
     procs = [
         supervisor.start_web("127.0.0.1", port, env=env, log=web_log),
+        supervisor.start_worker(supervisor.LLM_QUEUES, name=f"llm-{tag}", env=env, log=worker_log),
         supervisor.start_worker(
-            "llm", name=f"test-{uuid.uuid4().hex[:6]}", env=env, log=worker_log
+            supervisor.BACKGROUND_QUEUES, name=f"background-{tag}", env=env, log=worker_log
         ),
     ]
     try:

@@ -30,6 +30,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The OpenAI-compatible model server the live `llm` worker is configured with, as in a
+# deployment; tests/bots/conftest.py starts it (llama-cpp-python's server) on this port.
+OPENAI_TEST_PORT = free_port()
+OPENAI_TEST_API_KEY = "test-openai-key"
+
+
 def _test_database_url() -> str:
     db = settings.DATABASES["default"]
     host = db["HOST"]
@@ -58,6 +64,8 @@ def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[
         DATABASE_URL=_test_database_url(),
         REDIS_URL=settings.REDIS_URL,
         DJANGO_SETTINGS_MODULE="switchboard.settings",
+        SWITCHBOARD_OPENAI_BASE_URL=f"http://127.0.0.1:{OPENAI_TEST_PORT}/v1",
+        SWITCHBOARD_OPENAI_API_KEY=OPENAI_TEST_API_KEY,
     )
     web_log = open(LOG_DIR / "web.log", "ab")  # noqa: SIM115
     worker_log = open(LOG_DIR / "worker.log", "ab")  # noqa: SIM115

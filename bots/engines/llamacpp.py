@@ -33,9 +33,12 @@ class LlamaCppEngine(Engine):
             )
         from llama_cpp import Llama
 
-        self._llm = Llama(
-            model_path=str(path), n_ctx=context_tokens, n_threads=threads, verbose=False
-        )
+        try:
+            self._llm = Llama(
+                model_path=str(path), n_ctx=context_tokens, n_threads=threads, verbose=False
+            )
+        except ValueError as exc:  # llama-cpp's answer to a file that is not a loadable model
+            raise EngineError(f"cannot load {str(path)!r}: {exc}", permanent=True) from exc
         self.model_name = path.stem
         self.context_tokens = context_tokens
 

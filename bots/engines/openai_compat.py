@@ -62,11 +62,13 @@ class OpenAICompatEngine(Engine):
                         f"server answered {response.status_code}: {response.text[:200]}",
                         permanent=400 <= response.status_code < 500 and response.status_code != 429,
                     )
+                done = False
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        done = True
                         break
                     event = json.loads(data)
                     if event.get("usage"):
@@ -83,7 +85,15 @@ class OpenAICompatEngine(Engine):
                                 usage.ttft_s = time.perf_counter() - started
                             usage.completion_tokens += 0 if event.get("usage") else 1
                             yield piece
+                if not done:
+                    # Servers that fail mid-generation (llama.cpp's on a context overflow)
+                    # end the stream without [DONE]: a cut reply, not a finished one.
+                    raise EngineError("model server ended the stream before [DONE]")
+                if not usage.prompt_tokens:  # servers that do not report usage
+                    usage.prompt_tokens = sum(self.count_tokens(m["content"]) for m in messages)
         except httpx.TimeoutException as exc:
             raise EngineError(f"model server timed out: {exc}") from exc
         except httpx.HTTPError as exc:
             raise EngineError(f"model server unreachable: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise EngineError(f"model server sent a malformed event: {exc}") from exc

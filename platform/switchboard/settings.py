@@ -94,7 +94,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 defaults to a 5 s socket timeout, which races channels_redis's own
+            # 5 s blocking pop and drops idle sockets: give reads room above it.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
             "capacity": 1000,
             "expiry": 60,
         },

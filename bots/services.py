@@ -39,9 +39,12 @@ def accept_customer_message(
 ) -> tuple[Message, bool]:
     """Store the customer's message (idempotent by client id) and queue the bot's reply."""
     from bots.tasks import generate_reply
+    from bots.topics.tasks import label_message
 
     with transaction.atomic():
         message, created = record_user_message(conversation, client_id, text)
+        if created:
+            label_message.delay_on_commit(message.pk)
         if created and conversation.status == Conversation.Status.BOT:
             generate_reply.delay_on_commit(message.pk)
     return message, created

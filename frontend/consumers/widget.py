@@ -175,6 +175,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if message is not None:
             await self._send_message(message)
 
+    async def message_labelled(self, event: dict[str, Any]) -> None:
+        """Topic and sentiment labels are for the console and analytics, not the customer."""
+
     async def reply_delta(self, event: dict[str, Any]) -> None:
         message_id = int(event["message_id"])
         if message_id in self.sent_final:

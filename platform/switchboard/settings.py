@@ -109,7 +109,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ROUTES = {"bots.tasks.generate_reply": {"queue": "llm"}}
+CELERY_TASK_ROUTES = {
+    "bots.tasks.generate_reply": {"queue": "llm"},
+    "bots.topics.tasks.label_message": {"queue": "embeddings"},
+    "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False

@@ -40,13 +40,20 @@ def accept_customer_message(
     """Store the customer's message (idempotent by client id) and queue the bot's reply."""
     from bots.tasks import generate_reply
     from bots.topics.tasks import label_message
+    from desk.services import hand_off_after_customer_message, reopen_if_resolved
 
     with transaction.atomic():
         message, created = record_user_message(conversation, client_id, text)
         if created:
             label_message.delay_on_commit(message.pk)
-        if created and conversation.status == Conversation.Status.BOT:
-            generate_reply.delay_on_commit(message.pk)
+            # The socket's copy of the conversation may be stale (an agent took it, handed
+            # it back): ask the row.
+            reopen_if_resolved(conversation.pk)
+            status = Conversation.objects.values_list("status", flat=True).get(pk=conversation.pk)
+            if status == Conversation.Status.BOT and not hand_off_after_customer_message(
+                conversation.pk, message
+            ):
+                generate_reply.delay_on_commit(message.pk)
     return message, created
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from .models import Message
 
@@ -19,6 +19,7 @@ class MessagePayload(TypedDict):
     timings: dict[str, Any] | None
     feedback: str | None
     sources: list[dict[str, Any]]
+    author_name: NotRequired[str]
 
 
 def message_payload(message: Message, feedback: str | None = None) -> MessagePayload:
@@ -35,7 +36,7 @@ def message_payload(message: Message, feedback: str | None = None) -> MessagePay
             "ttft_ms": message.ttft_ms,
             "total_ms": message.total_ms,
         }
-    return {
+    payload: MessagePayload = {
         "id": message.pk,
         "seq": message.seq,
         "role": message.role,
@@ -48,3 +49,7 @@ def message_payload(message: Message, feedback: str | None = None) -> MessagePay
         "feedback": feedback,
         "sources": message.sources or [],
     }
+    if message.role == Message.Role.AGENT:
+        author = message.author
+        payload["author_name"] = (author.get_full_name() or author.get_username()) if author else ""
+    return payload

@@ -44,7 +44,41 @@ class Ping:
     pass
 
 
-Frame = SendMessage | SendFeedback | Resume | Ping
+@dataclass(frozen=True)
+class HandoffRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class Typing:
+    on: bool
+
+
+@dataclass(frozen=True)
+class SendCsat:
+    score: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class SendOfflineMessage:
+    email: str
+    text: str
+
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+
+
+Frame = (
+    SendMessage
+    | SendFeedback
+    | Resume
+    | Ping
+    | HandoffRequest
+    | Typing
+    | SendCsat
+    | SendOfflineMessage
+)
 
 
 def _int(data: dict[str, Any], field: str) -> int:
@@ -94,6 +128,33 @@ def parse_frame(raw: str) -> Frame:
         return Resume(last_seq=_int(data, "last_seq"))
     if kind == "ping":
         return Ping()
+    if kind == "handoff.request":
+        return HandoffRequest()
+    if kind == "typing":
+        on = data.get("on")
+        if not isinstance(on, bool):
+            raise FrameError("invalid_field", "'on' must be true or false")
+        return Typing(on=on)
+    if kind == "csat":
+        score = data.get("score")
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise FrameError("invalid_field", "'score' must be an integer from 1 to 5")
+        comment = data.get("comment", "")
+        if not isinstance(comment, str) or len(comment) > 2000:
+            raise FrameError(
+                "invalid_field", "'comment' must be a string of at most 2000 characters"
+            )
+        return SendCsat(score=score, comment=comment.strip())
+    if kind == "offline_message":
+        email = data.get("email")
+        if not isinstance(email, str) or not EMAIL.match(email.strip()):
+            raise FrameError("invalid_field", "'email' must be an e-mail address")
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise FrameError("invalid_field", "'text' must be a non-empty string")
+        if len(text) > settings.WIDGET_MAX_MESSAGE_CHARS:
+            raise FrameError("too_long", "'text' is too long")
+        return SendOfflineMessage(email=email.strip(), text=text.strip())
     if kind is None:
         raise FrameError("missing_field", "frame has no 'type'")
     raise FrameError("unknown_type", f"unknown frame type {str(kind)[:40]!r}")

@@ -13,13 +13,26 @@ from django.conf import settings
 
 from bots.models import WidgetKey
 from bots.services import accept_customer_message
+from desk import services as desk_services
+from desk.selectors import status_frame
 from memory import selectors
 from memory.frames import message_payload
 from memory.models import Conversation, Message
 from memory.services import NotFound, open_conversation, record_feedback
 from switchboard.realtime import conversation_group
 
-from .frames import FrameError, Ping, Resume, SendFeedback, SendMessage, parse_frame
+from .frames import (
+    FrameError,
+    HandoffRequest,
+    Ping,
+    Resume,
+    SendCsat,
+    SendFeedback,
+    SendMessage,
+    SendOfflineMessage,
+    Typing,
+    parse_frame,
+)
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 CLOSE_TOO_BIG = 1009
@@ -63,6 +76,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.sent_text: dict[int, int] = {}
         self.sent_final: set[int] = set()
         self.seq = 0
+        self.status = conversation.status
         # Join the group before any snapshot is read, so nothing falls between the two.
         assert self.channel_layer is not None
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -77,6 +91,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 "bot": {"name": bot.name, "greeting": bot.greeting},
             }
         )
+        if conversation.status != Conversation.Status.BOT:
+            await self._send(await database_sync_to_async(status_frame)(conversation.pk))
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group") and self.channel_layer is not None:
@@ -110,6 +126,14 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await self.on_resume(frame)
             elif isinstance(frame, Ping):
                 await self._send({"type": "pong"})
+            elif isinstance(frame, HandoffRequest):
+                await self.on_handoff_request()
+            elif isinstance(frame, Typing):
+                await self.on_typing(frame)
+            elif isinstance(frame, SendCsat):
+                await self.on_csat(frame)
+            elif isinstance(frame, SendOfflineMessage):
+                await self.on_offline_message(frame)
         except FrameError as error:
             reply: dict[str, Any] = {"type": "error", "code": error.code, "detail": error.detail}
             if error.client_id:
@@ -134,13 +158,44 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def on_feedback(self, frame: SendFeedback) -> None:
         def save() -> str:
             contact = self.conversation.contact
-            return record_feedback(contact, frame.message_id, frame.rating, frame.comment).rating
+            rating = record_feedback(contact, frame.message_id, frame.rating, frame.comment).rating
+            if rating == "not_helpful":
+                desk_services.hand_off_after_feedback(self.conversation.pk)
+            return rating
 
         try:
             rating = await database_sync_to_async(save)()
         except NotFound:
             raise FrameError("not_found", "no such reply in this conversation") from None
         await self._send({"type": "feedback", "message_id": frame.message_id, "rating": rating})
+
+    async def on_handoff_request(self) -> None:
+        opened = await database_sync_to_async(desk_services.ask_for_human)(self.conversation.pk)
+        # The status frame itself comes through the group once the move is committed; when
+        # nobody is there (outside business hours) the customer is told at once.
+        if not opened:
+            await self._send({"type": "conversation.status", "status": "bot", "offline": True})
+
+    async def on_typing(self, frame: Typing) -> None:
+        assert self.channel_layer is not None
+        await self.channel_layer.group_send(
+            self.group, {"type": "typing", "who": "customer", "on": frame.on}
+        )
+
+    async def on_csat(self, frame: SendCsat) -> None:
+        try:
+            csat = await database_sync_to_async(desk_services.record_csat)(
+                self.conversation.pk, frame.score, frame.comment
+            )
+        except desk_services.Conflict:
+            raise FrameError("invalid_field", "the conversation is not resolved") from None
+        await self._send({"type": "csat.saved", "score": csat.score})
+
+    async def on_offline_message(self, frame: SendOfflineMessage) -> None:
+        await database_sync_to_async(desk_services.record_offline_message)(
+            self.conversation.pk, frame.email, frame.text
+        )
+        await self._send({"type": "offline_message.saved"})
 
     async def on_resume(self, frame: Resume) -> None:
         def snapshot() -> tuple[list[Message], dict[int, str], int]:
@@ -175,6 +230,18 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if message is not None:
             await self._send_message(message)
 
+    async def conversation_status(self, event: dict[str, Any]) -> None:
+        frame = await database_sync_to_async(status_frame)(self.conversation.pk)
+        self.status = str(frame["status"])
+        await self._send(frame)
+
+    async def typing(self, event: dict[str, Any]) -> None:
+        if event.get("who") == "agent":
+            await self._send({"type": "typing", "who": "agent", "on": bool(event.get("on"))})
+
+    async def csat_request(self, event: dict[str, Any]) -> None:
+        await self._send({"type": "csat.request"})
+
     async def message_labelled(self, event: dict[str, Any]) -> None:
         """Topic and sentiment labels are for the console and analytics, not the customer."""
 
@@ -182,6 +249,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         message_id = int(event["message_id"])
         if message_id in self.sent_final:
             return
+        if self.status != Conversation.Status.BOT:
+            return  # an agent took over: the bot's stream is cut, nothing more of it shows
         sent = self.sent_text.get(message_id)
         offset, text = int(event["offset"]), str(event["text"])
         if sent is None or offset > sent:

@@ -1,5 +1,14 @@
-"""URLs of the desk app."""
+"""The agent console (mounted at /console/)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from . import views
+
+app_name = "desk"
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.queue, name="queue"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("c/<int:conversation_id>/", views.conversation, name="conversation"),
+    path("audit/", views.audit, name="audit"),
+]

@@ -52,3 +52,13 @@ def publish_now(conversation_id: int, event: dict[str, Any], timeout: float = 5.
 def publish_to_conversation(conversation_id: int, event: dict[str, Any]) -> None:
     """Publish once the surrounding transaction commits (at once outside one)."""
     transaction.on_commit(lambda: publish_now(conversation_id, event))
+
+
+def publish_to_group(group: str, event: dict[str, Any]) -> None:
+    """Publish to any group (the agent console's) once the surrounding transaction commits."""
+
+    def send() -> None:
+        loop, layer = _publisher()
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, event), loop).result(5.0)
+
+    transaction.on_commit(send)

@@ -111,6 +111,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {
     "bots.tasks.generate_reply": {"queue": "llm"},
+    "desk.tasks.summarize_handoff": {"queue": "llm"},
+    "desk.tasks.draft_reply": {"queue": "llm"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},
     "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
 }

@@ -1,0 +1,212 @@
+"""Desk reads, always scoped to the agent's organizations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+
+from accounts.access import NotFound, org_ids_for_user
+from desk.models import AgentPresence, Handoff, Note
+from memory.models import Conversation, Message
+
+Status = Conversation.Status
+
+
+def agent_display_name(user: User | None) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def access_conversation_for_agent(user: User, conversation_id: int) -> Conversation:
+    """The conversation if it belongs to one of the user's organizations; NotFound otherwise."""
+    conversation = (
+        Conversation.objects.select_related("contact", "bot", "assignee")
+        .filter(pk=conversation_id, organization_id__in=org_ids_for_user(user))
+        .first()
+    )
+    if conversation is None:
+        raise NotFound("conversation")
+    return conversation
+
+
+def conversations_awaiting_agent(user: User) -> QuerySet[Conversation]:
+    return (
+        Conversation.objects.filter(
+            organization_id__in=org_ids_for_user(user), status=Status.WAITING
+        )
+        .select_related("contact", "bot")
+        .order_by("updated_at", "pk")
+    )
+
+
+def queue_position(conversation: Conversation) -> int:
+    """1 = next in line, among the organization's waiting conversations."""
+    trip = (
+        Handoff.objects.filter(conversation=conversation, ended_at__isnull=True)
+        .values_list("requested_at", flat=True)
+        .first()
+    )
+    ahead = Handoff.objects.filter(
+        conversation__organization_id=conversation.organization_id,
+        conversation__status=Status.WAITING,
+        ended_at__isnull=True,
+    )
+    if trip is not None:
+        ahead = ahead.filter(requested_at__lt=trip)
+    return ahead.count() + 1
+
+
+def queue_snapshot(user: User) -> dict[str, Any]:
+    """What the console's queue panel shows."""
+    org_ids = org_ids_for_user(user)
+    waiting = [
+        {
+            "id": c.pk,
+            "contact": c.contact.name or c.contact.email or str(c.contact),
+            "bot": c.bot.name,
+            "reason": c.handoff_reason,
+            "since": c.updated_at.isoformat(),
+        }
+        for c in conversations_awaiting_agent(user)[:100]
+    ]
+    mine = [
+        {"id": c.pk, "contact": c.contact.name or str(c.contact), "bot": c.bot.name}
+        for c in Conversation.objects.filter(
+            organization_id__in=org_ids, status=Status.AGENT, assignee=user
+        ).select_related("contact", "bot")[:100]
+    ]
+    online = [
+        {"id": u.pk, "name": agent_display_name(u)}
+        for u in User.objects.filter(
+            memberships__organization_id__in=org_ids,
+            presence__status=AgentPresence.Status.ONLINE,
+            is_active=True,
+        )
+        .distinct()
+        .order_by("username")
+    ]
+    return {"waiting": waiting, "mine": mine, "online": online}
+
+
+def console_message(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "seq": message.seq,
+        "role": message.role,
+        "text": message.text,
+        "status": message.status,
+        "author_name": agent_display_name(message.author),
+        "sources": message.sources or [],
+        "topic": message.topic,
+        "sentiment": message.sentiment,
+        "cut": bool(message.error) and message.status == Message.Status.FINAL,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def note_payload(note: Note) -> dict[str, Any]:
+    return {
+        "id": note.pk,
+        "text": note.text,
+        "author_name": agent_display_name(note.author),
+        "created_at": note.created_at.isoformat(),
+    }
+
+
+def latest_handoff(conversation: Conversation) -> Handoff | None:
+    return Handoff.objects.filter(conversation=conversation).order_by("-requested_at").first()
+
+
+def status_frame(conversation_id: int) -> dict[str, Any]:
+    """The widget's `conversation.status` frame: where the customer stands now."""
+    from desk.triggers import is_open, policy_for
+
+    conversation = Conversation.objects.select_related("assignee").get(pk=conversation_id)
+    frame: dict[str, Any] = {
+        "type": "conversation.status",
+        "status": conversation.status,
+        "offline": not is_open(policy_for(conversation.bot_id)),
+    }
+    if conversation.status == Status.WAITING:
+        frame["position"] = queue_position(conversation)
+    if conversation.status == Status.AGENT:
+        frame["agent_name"] = agent_display_name(conversation.assignee)
+    return frame
+
+
+def latest_handoff_for(conversation_id: int | None) -> dict[str, Any]:
+    handoff = (
+        None
+        if conversation_id is None
+        else (
+            Handoff.objects.filter(conversation_id=conversation_id)
+            .order_by("-requested_at")
+            .first()
+        )
+    )
+    if handoff is None:
+        return {"summary": "", "summary_status": "", "reason": ""}
+    return {
+        "summary": handoff.summary,
+        "summary_status": handoff.summary_status,
+        "reason": handoff.reason,
+    }
+
+
+def contact_profile(conversation: Conversation) -> dict[str, Any]:
+    """The contact, what is remembered about them and their preferences (memory.longterm)."""
+    contact = conversation.contact
+    memories = [
+        {"text": m.text, "origin": m.origin}
+        for m in contact.memory_items.order_by("-updated_at")[:50]
+    ]
+    preferences = {p.name: p.value for p in contact.preferences.all()}
+    return {
+        "name": contact.name,
+        "email": contact.email,
+        "external_id": contact.external_id,
+        "visitor": contact.visitor_id[:8],
+        "since": contact.created_at.isoformat(),
+        "conversations": contact.conversations.count(),
+        "memories": memories,
+        "preferences": preferences,
+    }
+
+
+def conversation_view(conversation: Conversation) -> dict[str, Any]:
+    """Everything the console's conversation page starts from (then it follows the socket)."""
+    messages = list(
+        Message.objects.filter(conversation=conversation).select_related("author").order_by("seq")
+    )
+    trail = [
+        {"seq": m.seq, "topic": m.topic, "sentiment": m.sentiment}
+        for m in messages
+        if m.role == Message.Role.USER and (m.topic or m.sentiment is not None)
+    ]
+    sources = [
+        {"seq": m.seq, **source}
+        for m in messages
+        if m.role == Message.Role.BOT
+        for source in (m.sources or [])
+    ]
+    notes = [
+        note_payload(n)
+        for n in Note.objects.filter(conversation=conversation).select_related("author")
+    ]
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "assignee": conversation.assignee_id,
+        "assignee_name": agent_display_name(conversation.assignee),
+        "bot": conversation.bot.name,
+        "handoff_reason": conversation.handoff_reason,
+        "messages": [console_message(m) for m in messages],
+        "notes": notes,
+        "trail": trail,
+        "sources": sources,
+        "handoff": latest_handoff_for(conversation.pk),
+        "contact": contact_profile(conversation),
+    }

@@ -1,0 +1,356 @@
+"""Desk writes: handoff, claim, agent messages, transfer, hand back, resolve, CSAT, notes.
+
+Ownership is decided by Postgres, never by a Python check: every move of a conversation
+between the bot, the queue and an agent is one conditional `UPDATE … WHERE status=… AND
+assignee …`; when it changes no row, someone else got there first and the caller is told.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.access import NotFound, org_ids_for_user
+from desk import events
+from desk.models import AgentPresence, AuditEvent, Csat, Handoff, Note, OfflineMessage
+from memory.models import Conversation, Message
+from memory.services import allocate_seq
+from switchboard.realtime import publish_to_conversation
+
+Status = Conversation.Status
+CUT_NOTE = "stopped: an agent took over"
+
+
+class Conflict(Exception):
+    """The conversation is not in a state that allows this (someone else owns it, …)."""
+
+
+def audit(
+    actor: User | None,
+    organization_id: int,
+    action: str,
+    conversation: Conversation | None = None,
+    **detail: Any,
+) -> None:
+    AuditEvent.objects.create(
+        organization_id=organization_id,
+        actor=actor,
+        action=action,
+        conversation=conversation,
+        detail=detail,
+    )
+
+
+def _status_changed(conversation_id: int, organization_id: int) -> None:
+    publish_to_conversation(conversation_id, {"type": "conversation.status"})
+    events.queue_changed(organization_id)
+
+
+def _cut_streaming_replies(conversation_id: int) -> None:
+    """Freeze a bot reply in flight with the text so far: nothing stays 'streaming'.
+
+    The worker's next conditional write (`bots.services._still_ours`) then finds no row and
+    stops before it publishes anything more.
+    """
+    cut = list(
+        Message.objects.select_for_update()
+        .filter(
+            conversation_id=conversation_id,
+            role=Message.Role.BOT,
+            status=Message.Status.STREAMING,
+        )
+        .values_list("pk", flat=True)
+    )
+    if not cut:
+        return
+    Message.objects.filter(pk__in=cut, status=Message.Status.STREAMING).update(
+        status=Message.Status.FINAL,
+        error=CUT_NOTE,
+        lease_until=None,
+        lease_token="",
+        updated_at=timezone.now(),
+    )
+    for pk in cut:
+        publish_to_conversation(conversation_id, {"type": "message.stored", "message_id": pk})
+
+
+def request_handoff(conversation_id: int, reason: str) -> bool:
+    """Bot → waiting for an agent. False when the conversation was not with the bot."""
+    from desk.tasks import summarize_handoff
+
+    with transaction.atomic():
+        moved = Conversation.objects.filter(pk=conversation_id, status=Status.BOT).update(
+            status=Status.WAITING, assignee=None, handoff_reason=reason, updated_at=timezone.now()
+        )
+        if not moved:
+            return False
+        conversation = Conversation.objects.get(pk=conversation_id)
+        _cut_streaming_replies(conversation_id)
+        handoff = Handoff.objects.create(
+            conversation=conversation, reason=reason, up_to_seq=conversation.last_seq
+        )
+        _status_changed(conversation_id, conversation.organization_id)
+        summarize_handoff.delay_on_commit(handoff.pk)
+    return True
+
+
+def _agent_conversation(agent: User, conversation_id: int) -> Conversation:
+    conversation = Conversation.objects.filter(
+        pk=conversation_id, organization_id__in=org_ids_for_user(agent)
+    ).first()
+    if conversation is None:
+        raise NotFound("conversation")
+    return conversation
+
+
+def claim_conversation(agent: User, conversation_id: int) -> Conversation:
+    """The agent takes the conversation (from the queue, or straight from the bot).
+
+    Exactly one claimer wins: the UPDATE only matches while nobody is assigned.
+    """
+    conversation = _agent_conversation(agent, conversation_id)
+    with transaction.atomic():
+        won = Conversation.objects.filter(
+            pk=conversation.pk,
+            status__in=[Status.BOT, Status.WAITING],
+            assignee__isnull=True,
+        ).update(status=Status.AGENT, assignee=agent, updated_at=timezone.now())
+        if not won:
+            raise Conflict("already taken")
+        _cut_streaming_replies(conversation.pk)
+        now = timezone.now()
+        open_trip = Handoff.objects.filter(conversation=conversation, ended_at__isnull=True)
+        if not open_trip.update(claimed_at=now, agent=agent):
+            Handoff.objects.create(
+                conversation=conversation,
+                reason="agent_takeover",
+                claimed_at=now,
+                agent=agent,
+                up_to_seq=conversation.last_seq,
+                summary_status=Handoff.SummaryStatus.DONE,
+            )
+        audit(agent, conversation.organization_id, "claim", conversation)
+        _status_changed(conversation.pk, conversation.organization_id)
+    conversation.refresh_from_db()
+    return conversation
+
+
+def _owned(agent: User, conversation_id: int) -> Conversation:
+    """The conversation, locked, if this agent owns it now; Conflict otherwise."""
+    conversation = _agent_conversation(agent, conversation_id)
+    locked = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation.pk, status=Status.AGENT, assignee=agent)
+        .first()
+    )
+    if locked is None:
+        raise Conflict("not yours")
+    return locked
+
+
+def send_agent_message(agent: User, conversation_id: int, text: str) -> Message:
+    with transaction.atomic():
+        conversation = _owned(agent, conversation_id)
+        message = Message.objects.create(
+            conversation=conversation,
+            seq=allocate_seq(conversation.pk),
+            role=Message.Role.AGENT,
+            text=text,
+            status=Message.Status.RECEIVED,
+            author=agent,
+        )
+        audit(agent, conversation.organization_id, "message", conversation, message_id=message.pk)
+        publish_to_conversation(
+            conversation.pk, {"type": "message.stored", "message_id": message.pk}
+        )
+    return message
+
+
+def transfer_conversation(agent: User, conversation_id: int, to_user_id: int) -> Conversation:
+    """Give an owned conversation to another online agent of the same organization."""
+    with transaction.atomic():
+        conversation = _owned(agent, conversation_id)
+        target = (
+            User.objects.filter(
+                pk=to_user_id,
+                is_active=True,
+                memberships__organization_id=conversation.organization_id,
+                presence__status=AgentPresence.Status.ONLINE,
+            )
+            .exclude(pk=agent.pk)
+            .first()
+        )
+        if target is None:
+            raise NotFound("agent")
+        Conversation.objects.filter(pk=conversation.pk, status=Status.AGENT, assignee=agent).update(
+            assignee=target, updated_at=timezone.now()
+        )
+        Handoff.objects.filter(conversation=conversation, ended_at__isnull=True).update(
+            agent=target
+        )
+        audit(agent, conversation.organization_id, "transfer", conversation, to=target.pk)
+        _status_changed(conversation.pk, conversation.organization_id)
+        events.assigned(target.pk, conversation.pk)
+    conversation.refresh_from_db()
+    return conversation
+
+
+def hand_back_to_bot(agent: User, conversation_id: int) -> Conversation:
+    with transaction.atomic():
+        conversation = _owned(agent, conversation_id)
+        Conversation.objects.filter(pk=conversation.pk, status=Status.AGENT, assignee=agent).update(
+            status=Status.BOT, assignee=None, updated_at=timezone.now()
+        )
+        Handoff.objects.filter(conversation=conversation, ended_at__isnull=True).update(
+            ended_at=timezone.now()
+        )
+        audit(agent, conversation.organization_id, "hand_back", conversation)
+        _status_changed(conversation.pk, conversation.organization_id)
+    conversation.refresh_from_db()
+    return conversation
+
+
+def resolve_conversation(agent: User, conversation_id: int) -> Conversation:
+    """Close it; the customer is asked for a CSAT score."""
+    with transaction.atomic():
+        conversation = _owned(agent, conversation_id)
+        now = timezone.now()
+        Conversation.objects.filter(pk=conversation.pk, status=Status.AGENT, assignee=agent).update(
+            status=Status.RESOLVED, resolved_at=now, updated_at=now
+        )
+        Handoff.objects.filter(conversation=conversation, ended_at__isnull=True).update(
+            ended_at=now
+        )
+        audit(agent, conversation.organization_id, "resolve", conversation)
+        _status_changed(conversation.pk, conversation.organization_id)
+        publish_to_conversation(conversation.pk, {"type": "csat.request"})
+    conversation.refresh_from_db()
+    return conversation
+
+
+def reopen_if_resolved(conversation_id: int) -> None:
+    """A customer writing into a resolved conversation gets the bot again."""
+    with transaction.atomic():
+        conversation = Conversation.objects.filter(pk=conversation_id).first()
+        reopened = Conversation.objects.filter(pk=conversation_id, status=Status.RESOLVED).update(
+            status=Status.BOT, assignee=None, resolved_at=None, updated_at=timezone.now()
+        )
+        if reopened and conversation is not None:
+            _status_changed(conversation_id, conversation.organization_id)
+
+
+def record_csat(conversation_id: int, score: int, comment: str = "") -> Csat:
+    conversation = Conversation.objects.filter(pk=conversation_id, status=Status.RESOLVED).first()
+    if conversation is None:
+        raise Conflict("not resolved")
+    csat, _ = Csat.objects.update_or_create(
+        conversation=conversation,
+        defaults={"score": score, "comment": comment, "agent_id": conversation.assignee_id},
+    )
+    return csat
+
+
+def record_offline_message(conversation_id: int, email: str, text: str) -> OfflineMessage:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    message = OfflineMessage.objects.create(conversation=conversation, email=email, text=text)
+    events.queue_changed(conversation.organization_id)
+    return message
+
+
+def add_note(agent: User, conversation_id: int, text: str) -> Note:
+    conversation = _agent_conversation(agent, conversation_id)
+    with transaction.atomic():
+        note = Note.objects.create(conversation=conversation, author=agent, text=text)
+        audit(agent, conversation.organization_id, "note", conversation, note_id=note.pk)
+        events.note_added(conversation.pk, note.pk)
+    return note
+
+
+def set_presence(agent: User, status: str) -> None:
+    AgentPresence.objects.update_or_create(user=agent, defaults={"status": status})
+    for org_id in org_ids_for_user(agent):
+        events.queue_changed(org_id)
+
+
+def log_agent_action(agent: User, conversation_id: int, action: str, **detail: Any) -> None:
+    """Audit an action that writes nothing else (asking for a draft, opening a conversation)."""
+    conversation = _agent_conversation(agent, conversation_id)
+    audit(agent, conversation.organization_id, action, conversation, **detail)
+
+
+__all__ = [
+    "Conflict",
+    "NotFound",
+    "add_note",
+    "claim_conversation",
+    "hand_back_to_bot",
+    "log_agent_action",
+    "record_csat",
+    "record_offline_message",
+    "reopen_if_resolved",
+    "request_handoff",
+    "resolve_conversation",
+    "send_agent_message",
+    "set_presence",
+    "transfer_conversation",
+]
+
+
+def ask_for_human(conversation_id: int, reason: str = "customer_asked") -> bool:
+    """The customer asked for a human; False when outside business hours (offline)."""
+    from desk.triggers import is_open, policy_for
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    if not is_open(policy_for(conversation.bot_id)):
+        return False
+    request_handoff(conversation_id, reason)
+    return True
+
+
+_YES = {"yes", "yes please", "ok", "okay", "sure", "please", "yes, please", "y"}
+
+
+def hand_off_after_customer_message(conversation_id: int, message: Message) -> bool:
+    """Apply the bot's policy to a new customer message; True when it went to the queue."""
+    from desk.triggers import (
+        customer_wants_human,
+        is_open,
+        policy_for,
+        sentiment_trending_negative,
+    )
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    if conversation.status != Status.BOT:
+        return False
+    policy = policy_for(conversation.bot_id)
+    reason = ""
+    if policy.on_request and customer_wants_human(message.text):
+        reason = "customer_asked"
+    elif policy.on_bot_offer and message.text.strip().lower().rstrip("!.") in _YES:
+        previous = (
+            Message.objects.filter(conversation=conversation, seq__lt=message.seq)
+            .order_by("-seq")
+            .first()
+        )
+        if previous is not None and previous.status == Message.Status.FAILED:
+            reason = "bot_offer"
+    elif policy.on_negative_sentiment and sentiment_trending_negative(conversation, policy):
+        reason = "negative_sentiment"
+    if not reason or not is_open(policy):
+        return False
+    return request_handoff(conversation_id, reason)
+
+
+def hand_off_after_feedback(conversation_id: int) -> bool:
+    from desk.triggers import is_open, not_helpful_streak, policy_for
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    policy = policy_for(conversation.bot_id)
+    if not policy.not_helpful_streak or not is_open(policy):
+        return False
+    if not_helpful_streak(conversation) < policy.not_helpful_streak:
+        return False
+    return request_handoff(conversation_id, "not_helpful")

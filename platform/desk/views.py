@@ -1,0 +1,132 @@
+"""The agent console's pages: login (with lockout), queue, conversation, audit trail.
+
+Thin views: parse, one access check, one selector or service, render. Live updates and
+agent actions go over the console socket (frontend/consumers/console.py).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.access import ADMIN_ROLES, NotFound, org_ids_for_user, orgs_for_user
+from desk import lockout, selectors
+from desk.models import AuditEvent, CannedResponse
+
+LOGIN_URL = "/console/login/"
+
+
+def console_csp(request: HttpRequest) -> str:
+    ws = ("wss://" if request.is_secure() else "ws://") + request.get_host()
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            f"connect-src 'self' {ws}",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, object], status: int = 200
+) -> HttpResponse:
+    response = render(request, template, context, status=status)
+    response["Content-Security-Policy"] = console_csp(request)
+    return response
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _agent(request: HttpRequest) -> User:
+    """The logged-in member; a user in no organization sees nothing (404)."""
+    user = request.user
+    assert isinstance(user, User)
+    if not org_ids_for_user(user):
+        raise Http404
+    return user
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    error = ""
+    status = 200
+    if request.method == "POST":
+        username = request.POST.get("username", "")[:150]
+        password = request.POST.get("password", "")
+        ip = _client_ip(request)
+        if lockout.is_locked(username, ip):
+            error = "Too many failed attempts. Try again in 15 minutes."
+            status = 429
+        else:
+            user = authenticate(request, username=username, password=password)
+            if user is None:
+                lockout.record_failure(username, ip)
+                error = "Wrong username or password."
+                status = 401
+            else:
+                lockout.clear_failures(username, ip)
+                login(request, user)
+                return redirect("desk:queue")
+    return _page(request, "console/login.html", {"error": error}, status=status)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect(LOGIN_URL)
+
+
+@login_required(login_url=LOGIN_URL)
+def queue(request: HttpRequest) -> HttpResponse:
+    user = _agent(request)
+    return _page(
+        request,
+        "console/queue.html",
+        {
+            "queue": selectors.queue_snapshot(user),
+            "is_admin": orgs_for_user(user, ADMIN_ROLES).exists(),
+        },
+    )
+
+
+@login_required(login_url=LOGIN_URL)
+def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    user = _agent(request)
+    try:
+        found = selectors.access_conversation_for_agent(user, conversation_id)
+    except NotFound:
+        raise Http404 from None
+    canned = list(
+        CannedResponse.objects.filter(organization_id=found.organization_id).values("title", "text")
+    )
+    return _page(
+        request,
+        "console/conversation.html",
+        {
+            "conversation": found,
+            "view": selectors.conversation_view(found),
+            "canned": canned,
+            "me": {"id": user.pk, "name": selectors.agent_display_name(user)},
+        },
+    )
+
+
+@login_required(login_url=LOGIN_URL)
+def audit(request: HttpRequest) -> HttpResponse:
+    user = _agent(request)
+    org_ids = list(orgs_for_user(user, ADMIN_ROLES).values_list("pk", flat=True))
+    if not org_ids:
+        raise Http404
+    events = AuditEvent.objects.filter(organization_id__in=org_ids).select_related("actor")[:500]
+    return _page(request, "console/audit.html", {"events": events})

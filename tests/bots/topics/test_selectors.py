@@ -19,7 +19,7 @@ ASKS_FOR_A_PERSON = [
     "I don't want to talk to a bot",
     "no, not the bot. Let me chat with your support team",
     "Could you put me through to an operator?",
-    "I’d like to speak to a supervisor",
+    "I\u2019d like to speak to a supervisor",
     "get me a human",
 ]
 

@@ -124,6 +124,12 @@ CELERY_TASK_ALWAYS_EAGER = False
 LLM_SOFT_TIME_LIMIT = config.env_int("SWITCHBOARD_LLM_SOFT_TIME_LIMIT", 120, minimum=1)
 LLM_HARD_TIME_LIMIT = LLM_SOFT_TIME_LIMIT + 15
 LLM_MAX_ATTEMPTS = 3
+# Test-only engines that crash or hang the worker (bots/engines/faults.py); never in production.
+FAULT_INJECTION = config.env_bool("SWITCHBOARD_FAULT_INJECTION", False)
+# The llm worker re-enqueues user messages left without a live reply this long (Redis lost
+# the task, the whole worker died): at start-up, then every interval (bots/sweeper.py).
+REPLY_SWEEP_AFTER_S = config.env_int("SWITCHBOARD_REPLY_SWEEP_AFTER_S", 30, minimum=1)
+REPLY_SWEEP_INTERVAL_S = config.env_int("SWITCHBOARD_REPLY_SWEEP_INTERVAL_S", 30, minimum=0)
 LLM_STREAM_FRAME_MS = config.env_int("SWITCHBOARD_STREAM_FRAME_MS", 40, minimum=5, maximum=500)
 LLM_THREADS = config.env_int("SWITCHBOARD_LLM_THREADS", 2, minimum=1)
 LLM_CONTEXT_TOKENS = config.env_int("SWITCHBOARD_LLM_CONTEXT_TOKENS", 2048, minimum=256)
@@ -135,6 +141,15 @@ OPENAI_READ_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_READ_TIMEOUT", 60.0, 
 
 WIDGET_MAX_FRAME_BYTES = 64 * 1024
 WIDGET_MAX_MESSAGE_CHARS = config.env_int("SWITCHBOARD_MAX_MESSAGE_CHARS", 4000, minimum=1)
+# Per-visitor limits on the widget socket (frontend/consumers/limits.py).
+WIDGET_RATE_MESSAGES = config.env_int("SWITCHBOARD_RATE_MESSAGES", 10, minimum=1)
+WIDGET_RATE_WINDOW_S = config.env_int("SWITCHBOARD_RATE_WINDOW_S", 30, minimum=1)
+WIDGET_MAX_SOCKETS_PER_VISITOR = config.env_int("SWITCHBOARD_MAX_SOCKETS_PER_VISITOR", 5, minimum=1)
+
+# Read here too (used by deploy/run.py) so a bad value stops every process at start-up.
+SERVER_HOST = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")
+SERVER_PORT = config.env_int("SWITCHBOARD_PORT", 8000, minimum=1, maximum=65535)
+LLM_WORKERS = config.env_int("SWITCHBOARD_LLM_WORKERS", 1, minimum=1)
 
 LOGGING = {
     "version": 1,
@@ -147,20 +162,5 @@ LOGGING = {
             "SWITCHBOARD_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
         ),
     },
-# Test-only engines that crash or hang the worker (bots/engines/faults.py); never in production.
-FAULT_INJECTION = config.env_bool("SWITCHBOARD_FAULT_INJECTION", False)
-# The llm worker re-enqueues user messages left without a live reply this long (Redis lost
-# the task, the whole worker died): at start-up, then every interval (bots/sweeper.py).
-REPLY_SWEEP_AFTER_S = config.env_int("SWITCHBOARD_REPLY_SWEEP_AFTER_S", 30, minimum=1)
-REPLY_SWEEP_INTERVAL_S = config.env_int("SWITCHBOARD_REPLY_SWEEP_INTERVAL_S", 30, minimum=0)
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
-# Per-visitor limits on the widget socket (frontend/consumers/limits.py).
-WIDGET_RATE_MESSAGES = config.env_int("SWITCHBOARD_RATE_MESSAGES", 10, minimum=1)
-WIDGET_RATE_WINDOW_S = config.env_int("SWITCHBOARD_RATE_WINDOW_S", 30, minimum=1)
-WIDGET_MAX_SOCKETS_PER_VISITOR = config.env_int("SWITCHBOARD_MAX_SOCKETS_PER_VISITOR", 5, minimum=1)
-
-# Read here too (used by deploy/run.py) so a bad value stops every process at start-up.
-SERVER_HOST = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")
-SERVER_PORT = config.env_int("SWITCHBOARD_PORT", 8000, minimum=1, maximum=65535)
-LLM_WORKERS = config.env_int("SWITCHBOARD_LLM_WORKERS", 1, minimum=1)

@@ -21,6 +21,11 @@ class FrameError(Exception):
         self.client_id = client_id
 
 
+def _require(data: dict[str, Any], field: str, client_id: str | None = None) -> None:
+    if field not in data:
+        raise FrameError("missing_field", f"'{field}' is missing", client_id)
+
+
 @dataclass(frozen=True)
 class SendMessage:
     client_id: str
@@ -82,6 +87,7 @@ Frame = (
 
 
 def _int(data: dict[str, Any], field: str) -> int:
+    _require(data, field)
     value = data.get(field)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise FrameError("invalid_field", f"'{field}' must be a non-negative integer")
@@ -97,11 +103,13 @@ def parse_frame(raw: str) -> Frame:
         raise FrameError("bad_frame", "frame must be a JSON object")
     kind = data.get("type")
     if kind == "message":
+        _require(data, "client_id")
         client_id = data.get("client_id")
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             raise FrameError(
                 "invalid_field", "'client_id' must be 1-64 letters, digits, '-' or '_'"
             )
+        _require(data, "text", client_id)
         text = data.get("text")
         if not isinstance(text, str) or not text.strip():
             raise FrameError("invalid_field", "'text' must be a non-empty string", client_id)
@@ -113,6 +121,8 @@ def parse_frame(raw: str) -> Frame:
             )
         return SendMessage(client_id=client_id, text=text.strip())
     if kind == "feedback":
+        _require(data, "message_id")
+        _require(data, "rating")
         rating = data.get("rating")
         if rating not in RATINGS:
             raise FrameError("invalid_field", "'rating' must be 'helpful' or 'not_helpful'")

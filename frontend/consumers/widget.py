@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,6 +22,7 @@ from memory.models import Conversation, Message
 from memory.services import NotFound, open_conversation, record_feedback
 from switchboard.realtime import conversation_group
 
+from . import limits
 from .frames import (
     FrameError,
     HandoffRequest,
@@ -35,6 +37,7 @@ from .frames import (
 )
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TOO_BIG = 1009
 CLOSE_FORBIDDEN = 4403
 
@@ -70,6 +73,22 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets a 403
             return
         self.conversation = conversation
+        self.visitor_id = visitor_id
+        self.seq = 0
+        if not await limits.open_socket(
+            conversation.organization_id, visitor_id, self.channel_name
+        ):
+            await self.accept()  # accepted only to say why, then closed
+            await self._send(
+                {
+                    "type": "error",
+                    "code": "too_many_sockets",
+                    "detail": "too many open chats for this visitor; close another tab",
+                }
+            )
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.socket_counted_at = time.monotonic()
         self.group = conversation_group(conversation.pk)
         # Per message id: how much text this socket has sent, and whether it sent the final
         # version; deltas and re-sent snapshots are trimmed against it (nothing repeats).
@@ -95,6 +114,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._send(await database_sync_to_async(status_frame)(conversation.pk))
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "socket_counted_at"):
+            await limits.close_socket(
+                self.conversation.organization_id, self.visitor_id, self.channel_name
+            )
         if hasattr(self, "group") and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -104,6 +127,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if time.monotonic() - self.socket_counted_at > limits.SOCKET_REFRESH_S:
+            self.socket_counted_at = time.monotonic()
+            await limits.refresh_socket(
+                self.conversation.organization_id, self.visitor_id, self.channel_name
+            )
         if bytes_data is not None:
             if len(bytes_data) > settings.WIDGET_MAX_FRAME_BYTES:
                 await self.close(code=CLOSE_TOO_BIG)
@@ -125,6 +153,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             elif isinstance(frame, Resume):
                 await self.on_resume(frame)
             elif isinstance(frame, Ping):
+                # Re-join the group (idempotent): after a Redis restart lost the membership,
+                # a pinging socket gets live frames again.
+                assert self.channel_layer is not None
+                await self.channel_layer.group_add(self.group, self.channel_name)
                 await self._send({"type": "pong"})
             elif isinstance(frame, HandoffRequest):
                 await self.on_handoff_request()
@@ -141,6 +173,16 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._send(reply)
 
     async def on_message(self, frame: SendMessage) -> None:
+        verdict = await limits.take_message_token(
+            self.conversation.organization_id, self.visitor_id
+        )
+        if not verdict.allowed:
+            raise FrameError(
+                "rate_limited",
+                f"slow down: at most {settings.WIDGET_RATE_MESSAGES} messages every "
+                f"{settings.WIDGET_RATE_WINDOW_S} s; try again in {verdict.retry_after_s:.0f} s",
+                frame.client_id,
+            )
         message, _created = await database_sync_to_async(accept_customer_message)(
             self.conversation, frame.client_id, frame.text
         )

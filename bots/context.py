@@ -45,4 +45,7 @@ class PromptContext:
 
 def gather_context(conversation: Conversation, question: Message) -> PromptContext:
     """Everything the reply to `question` may use; each part isolated to this bot/contact in SQL."""
-    return PromptContext()
+    from memory.knowledge.services import retrieve_for_prompt
+
+    knowledge = retrieve_for_prompt(conversation, question)
+    return PromptContext(sources=knowledge.sources, curated_answer=knowledge.curated_answer)

@@ -8,8 +8,10 @@ produces one reply, and a worker that lost its lease can no longer write or publ
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -164,6 +166,14 @@ def _still_ours(claim: Claim, **fields: object) -> None:
         raise LostClaim()
 
 
+def _stream_curated(text: str, frame_s: float) -> Iterator[str]:
+    """A prepared answer, word by word at about four words a frame, so it streams like a reply."""
+    for n, word in enumerate(re.findall(r"\S+\s*", text)):
+        if n:
+            time.sleep(frame_s / 4)
+        yield word
+
+
 def generate_reply_for(claim: Claim) -> Message:
     """Stream the reply: each frame is written to the row first, then published."""
     reply = claim.reply
@@ -213,9 +223,15 @@ def generate_reply_for(claim: Claim) -> Message:
         pending = ""
         last_flush = time.perf_counter()
 
-    for piece in engine.stream(
-        prompt, max_tokens=bot.max_tokens, temperature=bot.temperature, usage=usage
-    ):
+    # A curated answer (a matching FAQ, or "I don't know, shall I get a person?" when the
+    # knowledge base has nothing relevant) streams through the same frames, without the model.
+    model_name = engine.model_name if context.curated_answer is None else "curated"
+    pieces = (
+        engine.stream(prompt, max_tokens=bot.max_tokens, temperature=bot.temperature, usage=usage)
+        if context.curated_answer is None
+        else _stream_curated(context.curated_answer, frame_s)
+    )
+    for piece in pieces:
         if ttft_ms is None:
             ttft_ms = int((time.perf_counter() - started) * 1000)
         pending += piece
@@ -231,7 +247,7 @@ def generate_reply_for(claim: Claim) -> Message:
             claim,
             text=final_text,
             status=Message.Status.FINAL if text.strip() else Message.Status.FAILED,
-            model_name=engine.model_name,
+            model_name=model_name,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             queue_wait_ms=queue_wait_ms,

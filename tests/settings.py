@@ -12,6 +12,19 @@ os.environ.setdefault("SWITCHBOARD_DATA_DIR", str(_root / ".switchboard" / f"tes
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# Test-only: the one 127.0.0.1 endpoint the SSRF guard lets through, where the knowledge
+# tests serve pages to ingest by URL (workers inherit it through the environment).
+os.environ.setdefault("SWITCHBOARD_FETCH_ALLOW_HOSTS", f"127.0.0.1:{_free_port()}")
+
 from switchboard.settings import *  # noqa: E402,F403
 from switchboard.settings import DATABASES  # noqa: E402
 

@@ -113,6 +113,7 @@ CELERY_TASK_ROUTES = {
     "bots.tasks.generate_reply": {"queue": "llm"},
     "desk.tasks.summarize_handoff": {"queue": "llm"},
     "desk.tasks.draft_reply": {"queue": "llm"},
+    "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},
     "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
 }
@@ -138,6 +139,18 @@ OPENAI_BASE_URL = config.env_str("SWITCHBOARD_OPENAI_BASE_URL")
 OPENAI_API_KEY = config.env_str("SWITCHBOARD_OPENAI_API_KEY")
 OPENAI_CONNECT_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 OPENAI_READ_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_READ_TIMEOUT", 60.0, minimum=0.1)
+
+# Knowledge base. Server-side fetches refuse every non-public address; FETCH_ALLOW_HOSTS
+# ("host:port", comma-separated) lets exactly those through. Empty by default; the test
+# suite sets it for its own 127.0.0.1 server (memory/knowledge/fetch.py).
+FETCH_ALLOW_HOSTS = config.env_list("SWITCHBOARD_FETCH_ALLOW_HOSTS", [])
+# Retrieval (docs/knowledge.md): cosine similarity below which nothing counts as relevant,
+# above which a FAQ question counts as the same question, and the HNSW search width.
+KNOWLEDGE_MIN_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_MIN_SIMILARITY", 0.45)
+KNOWLEDGE_FAQ_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_FAQ_SIMILARITY", 0.85)
+KNOWLEDGE_EF_SEARCH = config.env_int(
+    "SWITCHBOARD_KNOWLEDGE_EF_SEARCH", 100, minimum=10, maximum=1000
+)
 
 WIDGET_MAX_FRAME_BYTES = 64 * 1024
 WIDGET_MAX_MESSAGE_CHARS = config.env_int("SWITCHBOARD_MAX_MESSAGE_CHARS", 4000, minimum=1)

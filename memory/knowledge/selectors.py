@@ -1,0 +1,160 @@
+"""Hybrid retrieval: pgvector cosine + Postgres full-text, fused by reciprocal rank (RRF).
+
+The bot and its organization are conditions of both inner queries and of the outer one:
+another tenant's chunk never leaves the database.
+HNSW in pgvector 0.6 filters after the index scan, so for a bot holding a small share of a
+large table it could return too few rows; bots with fewer than EXACT_BELOW chunks are
+therefore searched exactly (index on bot, then distance sort, a few ms), and larger ones
+through HNSW with ef_search widened by the bot's share of the table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Sum
+
+from bots.models import Bot
+from memory.knowledge.models import Document
+
+RRF_K = 60
+CANDIDATES = 40
+EXACT_BELOW = 20_000
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    document_id: int
+    title: str
+    url: str
+    anchor: str
+    heading: str
+    text: str
+    question: str
+    answer: str
+    similarity: float  # cosine similarity of the question to the chunk, -1 … 1
+    lexical_rank: int | None  # rank among full-text matches, None if no term matched
+    score: float  # fused RRF score
+
+
+def bot_has_knowledge(bot: Bot) -> bool:
+    return Document.objects.filter(bot=bot, chunks_total__gt=0, ingested_at__isnull=False).exists()
+
+
+def _bot_chunk_count(bot: Bot) -> int:
+    total = Document.objects.filter(bot=bot, ingested_at__isnull=False).aggregate(
+        n=Sum("chunks_total")
+    )["n"]
+    return int(total or 0)
+
+
+SQL = """
+WITH semantic AS (
+    SELECT id, distance, row_number() OVER (ORDER BY distance) AS rank
+    FROM (
+        SELECT c.id, c.embedding <=> %(vector)s::vector AS distance
+        FROM knowledge_chunk c
+        WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s
+        ORDER BY c.embedding <=> %(vector)s::vector
+        LIMIT %(candidates)s
+    ) nearest
+),
+lexical AS (
+    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
+    FROM (
+        SELECT c.id, ts_rank_cd(c.search, q) AS score
+        FROM knowledge_chunk c,
+             to_tsquery('english', %(terms)s) q
+        WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s AND c.search @@ q
+        ORDER BY score DESC
+        LIMIT %(candidates)s
+    ) matched
+)
+SELECT c.id, c.document_id, d.title, d.source_url, c.anchor, c.heading, c.text,
+       c.question, c.answer,
+       1 - (c.embedding <=> %(vector)s::vector) AS similarity,
+       l.rank AS lexical_rank,
+       COALESCE(1.0 / (%(rrf)s + s.rank), 0) + COALESCE(1.0 / (%(rrf)s + l.rank), 0) AS score
+FROM knowledge_chunk c
+JOIN knowledge_document d ON d.id = c.document_id
+LEFT JOIN semantic s ON s.id = c.id
+LEFT JOIN lexical l ON l.id = c.id
+WHERE (s.id IS NOT NULL OR l.id IS NOT NULL)
+  AND c.bot_id = %(bot)s AND c.organization_id = %(org)s
+ORDER BY score DESC, similarity DESC
+LIMIT %(limit)s
+"""
+
+
+def _or_terms(query: str) -> str:
+    """Words of the question OR-ed for to_tsquery (plainto_tsquery would AND them)."""
+    words = ["".join(ch for ch in word if ch.isalnum()) for word in query.split()]
+    return " | ".join(f"'{w}'" for w in words if w) or "''"
+
+
+def embed_query(query: str) -> npt.NDArray[np.float32]:
+    from memory.embeddings import embed
+
+    vector: npt.NDArray[np.float32] = embed([query])[0]
+    return vector
+
+
+def retrieve_chunks(
+    bot: Bot,
+    query: str,
+    *,
+    limit: int = 5,
+    vector: npt.NDArray[np.float32] | None = None,
+    exact: bool | None = None,
+) -> list[Hit]:
+    """The bot's best chunks for `query`, best first; only this bot's, only its org's."""
+    if vector is None:
+        vector = embed_query(query)
+    bot_chunks = _bot_chunk_count(bot)
+    if bot_chunks == 0:
+        return []
+    params: dict[str, str | int] = {
+        "vector": "[" + ",".join(f"{x:.7g}" for x in vector) + "]",
+        "bot": bot.pk,
+        "org": bot.organization_id,
+        "terms": _or_terms(query),
+        "candidates": max(CANDIDATES, limit),
+        "rrf": RRF_K,
+        "limit": limit,
+    }
+    use_exact = bot_chunks < EXACT_BELOW if exact is None else exact
+    with transaction.atomic(), connection.cursor() as cursor:
+        if use_exact:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        else:
+            # The planner's row estimate: free, and precise enough to size the search.
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'knowledge_chunk'")
+            table_rows = max(float(cursor.fetchone()[0]), float(bot_chunks))
+            widen = table_rows / max(bot_chunks, 1)
+            ef = min(1000, math.ceil(settings.KNOWLEDGE_EF_SEARCH * widen))
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+        cursor.execute(SQL, params)
+        rows = cursor.fetchall()
+    return [
+        Hit(
+            chunk_id=row[0],
+            document_id=row[1],
+            title=row[2],
+            url=row[3],
+            anchor=row[4],
+            heading=row[5],
+            text=row[6],
+            question=row[7],
+            answer=row[8],
+            similarity=float(row[9]),
+            lexical_rank=row[10],
+            score=float(row[11]),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,339 @@
+"""Adding documents and ingesting them: extract, chunk, embed in batches, replace atomically.
+
+`add_document` stores the document and queues `ingest_document` on the `embeddings` queue.
+A run claims the document (pending → running) with its `revision`; it writes chunks only
+while that revision is still current, so a re-ingest started meanwhile wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+from django.contrib.postgres.search import SearchVector
+from django.db import transaction
+from django.utils import timezone
+
+from bots.context import Source
+from bots.models import Bot
+from memory.knowledge import chunking, extract
+from memory.knowledge.fetch import FetchError, safe_fetch
+from memory.knowledge.models import Chunk, Document, Lookup
+from memory.knowledge.selectors import Hit, bot_has_knowledge, retrieve_chunks
+from memory.models import Conversation, Message
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 128
+CLAIM_TIMEOUT = timedelta(minutes=15)  # a run older than this is presumed dead
+FETCH_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "text/markdown",
+    "text/x-markdown",
+    "text/plain",
+    "application/pdf",
+)
+
+
+class IngestError(Exception):
+    """The document cannot be ingested as it is (bad PDF, blocked URL, empty text)."""
+
+
+def add_document(
+    bot: Bot,
+    *,
+    kind: str,
+    title: str,
+    body: str = "",
+    blob: bytes | None = None,
+    source_url: str = "",
+    key: str = "",
+) -> Document:
+    """Create or replace a document (same `key` on the same bot) and queue its ingestion.
+
+    An unchanged document that is ingested or on its way is left alone, so adding the same
+    files again (seed_demo, a nightly sync) costs nothing. URLs are always fetched again.
+    """
+    with transaction.atomic():
+        document = (
+            Document.objects.select_for_update().filter(bot=bot, key=key).first() if key else None
+        )
+        if document is not None and (
+            kind != Document.Kind.URL
+            and (document.kind, document.title, document.body, document.source_url)
+            == (kind, title, body, source_url)
+            and (bytes(document.blob) if document.blob is not None else None) == blob
+            and document.status != Document.Status.FAILED
+        ):
+            return document
+        if document is None:
+            document = Document(organization_id=bot.organization_id, bot=bot, key=key)
+        document.kind = kind
+        document.title = title
+        document.body = body
+        document.blob = blob
+        document.source_url = source_url
+        document.save()
+        return reingest_document(document)
+
+
+def reingest_document(document: Document) -> Document:
+    """Queue a fresh ingestion; the chunks in use stay searchable until it replaces them."""
+    from memory.knowledge.tasks import ingest_document
+
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(
+            status=Document.Status.PENDING,
+            revision=document.revision + 1,
+            chunks_done=0,
+            error="",
+            updated_at=timezone.now(),
+        )
+        document.refresh_from_db()
+        ingest_document.delay_on_commit(document.pk)
+    return document
+
+
+@dataclass
+class Claim:
+    document: Document
+    revision: int
+
+
+def claim_document(document_id: int) -> Claim | None:
+    now = timezone.now()
+    with transaction.atomic():
+        document = Document.objects.select_for_update().filter(pk=document_id).first()
+        if document is None:
+            return None
+        stale = document.claimed_at is None or document.claimed_at < now - CLAIM_TIMEOUT
+        if document.status == Document.Status.PENDING or (
+            document.status == Document.Status.RUNNING and stale
+        ):
+            document.status = Document.Status.RUNNING
+            document.claimed_at = now
+            document.save(update_fields=["status", "claimed_at", "updated_at"])
+            return Claim(document, document.revision)
+    return None
+
+
+def _current(claim: Claim) -> bool:
+    return Document.objects.filter(
+        pk=claim.document.pk, revision=claim.revision, status=Document.Status.RUNNING
+    ).exists()
+
+
+def drafts_for(document: Document) -> list[chunking.ChunkDraft]:
+    """Extract and chunk a document (fetching it first when it is a URL)."""
+    kind, title = document.kind, document.title
+    body, blob = document.body, bytes(document.blob) if document.blob is not None else None
+    if kind == Document.Kind.URL:
+        try:
+            fetched = safe_fetch(document.source_url, allowed_types=FETCH_TYPES)
+        except FetchError as exc:
+            raise IngestError(str(exc)) from exc
+        if fetched.content_type == "application/pdf":
+            kind, blob = Document.Kind.PDF, fetched.content
+        else:
+            body = fetched.content.decode("utf-8", errors="replace")
+            kind = {
+                "text/html": Document.Kind.HTML,
+                "application/xhtml+xml": Document.Kind.HTML,
+                "text/plain": Document.Kind.TEXT,
+            }.get(fetched.content_type, Document.Kind.MARKDOWN)
+    if kind == Document.Kind.FAQ:
+        try:
+            pairs = extract.faq_pairs(body)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IngestError(f"not a FAQ list: {exc}") from exc
+        return chunking.chunk_faq(title, pairs)
+    if kind == Document.Kind.MARKDOWN:
+        sections = extract.sections_from_markdown(body)
+    elif kind == Document.Kind.HTML:
+        page_title, sections = extract.sections_from_html(body)
+        title = title or page_title
+    elif kind == Document.Kind.PDF:
+        if not blob:
+            raise IngestError("no PDF uploaded")
+        try:
+            sections = extract.sections_from_pdf(blob)
+        except Exception as exc:  # pypdf raises many types on a broken file
+            raise IngestError(f"unreadable PDF: {exc}") from exc
+    else:
+        sections = extract.sections_from_text(body)
+    return chunking.chunk_sections(title, sections)
+
+
+def ingest_claimed(claim: Claim, progress: Callable[[int, int], None] | None = None) -> bool:
+    """Embed and store the document's chunks; False when a newer revision took over."""
+    from memory.embeddings import embed
+
+    document = claim.document
+    try:
+        drafts = drafts_for(document)
+        if not drafts:
+            raise IngestError("no text found in the document")
+    except IngestError as exc:
+        Document.objects.filter(pk=document.pk, revision=claim.revision).update(
+            status=Document.Status.FAILED, error=str(exc)[:500], updated_at=timezone.now()
+        )
+        log.warning("document %s not ingested: %s", document.pk, exc)
+        return True
+    total = len(drafts)
+    Document.objects.filter(pk=document.pk, revision=claim.revision).update(
+        chunks_total=total, chunks_done=0
+    )
+    vectors: list[npt.NDArray[np.float32]] = []
+    for start in range(0, total, EMBED_BATCH):
+        batch = drafts[start : start + EMBED_BATCH]
+        vectors.extend(embed([d.embed_text or d.text for d in batch]))
+        done = start + len(batch)
+        updated = Document.objects.filter(pk=document.pk, revision=claim.revision).update(
+            chunks_done=done, updated_at=timezone.now()
+        )
+        if not updated:
+            return False
+        if progress is not None:
+            progress(done, total)
+
+    with transaction.atomic():
+        locked = (
+            Document.objects.select_for_update()
+            .filter(pk=document.pk, revision=claim.revision, status=Document.Status.RUNNING)
+            .first()
+        )
+        if locked is None:
+            return False
+        Chunk.objects.filter(document=locked).delete()
+        Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    organization_id=locked.organization_id,
+                    bot_id=locked.bot_id,
+                    document=locked,
+                    ordinal=n,
+                    heading=draft.heading[:500],
+                    anchor=draft.anchor[:300],
+                    text=draft.text,
+                    question=draft.question,
+                    answer=draft.answer,
+                    embedding=vector,
+                    search="",
+                )
+                for n, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
+            ],
+            batch_size=500,
+        )
+        Chunk.objects.filter(document=locked).update(
+            search=SearchVector("heading", weight="A", config="english")
+            + SearchVector("text", weight="B", config="english")
+        )
+        locked.status = Document.Status.READY
+        locked.chunks_total = total
+        locked.chunks_done = total
+        locked.error = ""
+        locked.ingested_at = timezone.now()
+        locked.save(
+            update_fields=[
+                "status",
+                "chunks_total",
+                "chunks_done",
+                "error",
+                "ingested_at",
+                "updated_at",
+            ]
+        )
+    return True
+
+
+def ingest_document(
+    document_id: int, progress: Callable[[int, int], None] | None = None
+) -> Document | None:
+    """Claim and ingest one document; None when another run has it or it is gone."""
+    claim = claim_document(document_id)
+    if claim is None:
+        return None
+    ingest_claimed(claim, progress)
+    return Document.objects.get(pk=document_id)
+
+
+NO_KNOWLEDGE_TEXT = (
+    "I'm sorry, I don't know the answer to that, and I'd rather not guess. "
+    "Would you like me to connect you with a person from our team?"
+)
+PROMPT_SOURCES = 3
+SNIPPET_CHARS = 240
+
+
+@dataclass
+class KnowledgeContext:
+    sources: list[Source]
+    curated_answer: str | None
+    outcome: str | None  # a Lookup.Outcome, None when the bot has no knowledge base
+
+
+def _snippet(hit: Hit) -> str:
+    body = hit.answer or hit.text.split("\n\n", 1)[-1]
+    body = " ".join(body.split())
+    return body if len(body) <= SNIPPET_CHARS else body[: SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+def _source(hit: Hit) -> Source:
+    anchor = hit.anchor
+    if anchor.startswith("page="):
+        anchor = "#" + anchor
+    return Source(
+        kind="faq" if hit.question else "knowledge",
+        title=hit.title if not hit.heading else f"{hit.title} > {hit.heading}",
+        snippet=_snippet(hit),
+        text=hit.text,
+        url=f"{hit.url}{anchor}" if hit.url else anchor,
+        score=round(hit.similarity, 4),
+        ref={"document_id": hit.document_id, "chunk_id": hit.chunk_id},
+    )
+
+
+def retrieve_for_prompt(conversation: Conversation, question: Message) -> KnowledgeContext:
+    """The knowledge part of a reply's context, recorded as a `Lookup` on the question.
+
+    - A bot without a knowledge base answers from its persona (nothing recorded).
+    - A FAQ question matching at KNOWLEDGE_FAQ_SIMILARITY or above: its answer, verbatim.
+    - Passages at KNOWLEDGE_MIN_SIMILARITY or above: the prompt's reference text.
+    - Nothing relevant: NO_KNOWLEDGE_TEXT (don't know, offer a person), outcome
+      "no_knowledge" — except for small talk of one or two words ("hi", "thanks").
+    """
+    bot = conversation.bot
+    if not bot_has_knowledge(bot):
+        return KnowledgeContext([], None, None)
+    hits = retrieve_chunks(bot, question.text, limit=8)
+    best = max((h.similarity for h in hits), default=None)
+    faq = max((h for h in hits if h.question), key=lambda h: h.similarity, default=None)
+    relevant = [h for h in hits if h.similarity >= settings.KNOWLEDGE_MIN_SIMILARITY]
+    if faq is not None and faq.similarity >= settings.KNOWLEDGE_FAQ_SIMILARITY:
+        result = KnowledgeContext([_source(faq)], faq.answer, Lookup.Outcome.CURATED)
+        used = [faq]
+    elif relevant:
+        used = relevant[:PROMPT_SOURCES]
+        result = KnowledgeContext([_source(h) for h in used], None, Lookup.Outcome.GROUNDED)
+    elif len(question.text.split()) <= 2:
+        return KnowledgeContext([], None, None)
+    else:
+        used = []
+        result = KnowledgeContext([], NO_KNOWLEDGE_TEXT, Lookup.Outcome.NO_KNOWLEDGE)
+    assert result.outcome is not None
+    Lookup.objects.update_or_create(
+        message=question,
+        defaults={
+            "bot": bot,
+            "outcome": result.outcome,
+            "best_similarity": best,
+            "chunk_ids": [h.chunk_id for h in used],
+        },
+    )
+    return result

@@ -11,6 +11,28 @@ from bots.models import WidgetKey
 DEMO_ORG_SLUG = "demo"
 
 
+def demo_csp(request: HttpRequest) -> str:
+    """A strict policy: the page and the widget load only from this origin; no inline code.
+
+    The widget styles its shadow root with a constructable stylesheet (CSSOM), which
+    `style-src` does not govern, so it needs no 'unsafe-inline'.
+    """
+    ws = ("wss://" if request.is_secure() else "ws://") + request.get_host()
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            f"connect-src 'self' {ws}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ]
+    )
+
+
 def demo(request: HttpRequest) -> HttpResponse:
     """A stand-in for a customer's website, with the widget embedded by one script tag."""
     origin = f"{request.scheme}://{request.get_host()}"
@@ -28,6 +50,7 @@ def demo(request: HttpRequest) -> HttpResponse:
             "allowed": bool(key and key.allows_origin(origin)),
         },
     )
+    response["Content-Security-Policy"] = demo_csp(request)
     return response
 
 

@@ -1,0 +1,508 @@
+"""The website widget in a real browser (Debian's chromium through Playwright).
+
+Against the live platform: uvicorn, the Celery `llm` worker and SmolLM2 on the test database.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import transaction
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from accounts.models import Organization
+from bots.models import Bot, WidgetKey
+from memory.models import Feedback, Message
+from memory.services import allocate_seq, open_conversation
+from tests.conftest import LivePlatform, free_port, make_bot, make_widget_key, new_visitor_id
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MAX_GZIPPED_BYTES = 25 * 1024
+REPLY_TIMEOUT_MS = 180_000
+
+# Reads the widget's shadow root from the page (page.evaluate is not subject to the page's CSP).
+LAST_BOT_REPLY = """() => {
+  const root = document.querySelector("switchboard-widget").shadowRoot;
+  const bots = root.querySelectorAll('[data-role="bot"][data-id]');
+  const el = bots[bots.length - 1];
+  return el ? {id: Number(el.dataset.id), status: el.dataset.status,
+               text: el.querySelector(".bubble").textContent} : null;
+}"""
+
+# Records every distinct length of the newest bot bubble until it is final, and whether the
+# typing indicator showed before the first character.
+WATCH_REPLY = """(before) => {
+  window.__watch = new Promise((resolve) => {
+    const root = document.querySelector("switchboard-widget").shadowRoot;
+    const seen = [];
+    let typingFirst = false;
+    const tick = () => {
+      const bots = [...root.querySelectorAll('[data-role="bot"][data-id]')]
+        .filter((el) => !before.includes(Number(el.dataset.id)));
+      const el = bots[bots.length - 1];
+      const typing = root.querySelector(".typing");
+      const len = el ? el.querySelector(".bubble").textContent.length : 0;
+      if (!len && typing && !typing.hidden) typingFirst = true;
+      if (el && seen[seen.length - 1] !== len) seen.push(len);
+      if (el && el.dataset.status !== "streaming") {
+        resolve({seen, typingFirst, status: el.dataset.status, id: Number(el.dataset.id)});
+      } else setTimeout(tick, 5);
+    };
+    tick();
+  });
+}"""
+
+# Keeps a handle on the page's sockets so a test can cut them like a dropped network.
+TRACK_SOCKETS = """(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  };
+})()"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium for this module. Playwright's sync API keeps an event loop in this thread while
+    it is running, so the ORM calls between browser steps (plain synchronous code, including the
+    test database's flush) are allowed explicitly."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
+            "(`make browser`, or `apt-get install chromium`)."
+        )
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as p:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(30_000)
+    yield context
+    context.close()
+
+
+def demo_bot(live: LivePlatform, **overrides: Any) -> tuple[Bot, WidgetKey]:
+    """The demo page's bot (org slug "demo"), with a key that allows the live server's origin."""
+    org = Organization.objects.create(name="Acme Bank (demo)", slug="demo")
+    fields: dict[str, Any] = {
+        "name": "Acme test assistant",
+        "greeting": "Hi! I'm the Acme test assistant.",
+        "max_tokens": 64,
+    }
+    fields.update(overrides)
+    bot = make_bot(org, **fields)
+    return bot, make_widget_key(bot, [live.url])
+
+
+def widget_root_eval(page: Page, body: str) -> Any:
+    return page.evaluate(
+        f"() => {{ const root = document.querySelector('switchboard-widget').shadowRoot; {body} }}"
+    )
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def letters(text: str) -> str:
+    """Letters and digits only: what Markdown rendering never adds or removes."""
+    text = re.sub(r"\]\([^)\s]*\)", "", text)  # a link's URL is not shown
+    text = re.sub(r"^\s*(```|~~~)\S*", "", text, flags=re.MULTILINE)  # nor a fence's language
+    return re.sub(r"[\W_]+", "", text)
+
+
+def store_bot_reply(bot: Bot, visitor: str, text: str, sources: list[dict[str, str]]) -> Message:
+    conversation = open_conversation(bot, visitor)
+    with transaction.atomic():
+        return Message.objects.create(
+            conversation=conversation,
+            seq=allocate_seq(conversation.pk),
+            role=Message.Role.BOT,
+            status=Message.Status.FINAL,
+            text=text,
+            sources=sources,
+        )
+
+
+def test_demo_page_streams_a_reply_and_keeps_it_and_its_helpful_vote_across_a_reload(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    bot, _key = demo_bot(live_platform)
+    page = context.new_page()
+    csp_errors: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and csp_errors.append(m.text))
+    response = page.goto(live_platform.url + "/")
+    assert response is not None
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+    launcher = page.get_by_role("button", name="Open chat", exact=True)
+    launcher.click()
+    expect(page.get_by_role("button", name="Close chat", exact=True)).to_be_visible()
+    box = page.get_by_role("textbox", name="Message", exact=True)
+    expect(box).to_be_focused()
+    expect(page.get_by_text("Hi! I'm the Acme test assistant.")).to_be_visible()
+
+    page.evaluate(WATCH_REPLY, [])
+    box.fill("How do I activate my new card?")
+    box.press("Enter")
+    expect(box).to_have_value("")
+    expect(page.get_by_text("How do I activate my new card?")).to_be_visible()
+    watched = page.evaluate("window.__watch")
+
+    assert watched["status"] == "final"
+    assert watched["typingFirst"], "a typing indicator shows while waiting for the first text"
+    growing = [n for n in watched["seen"] if 0 < n < watched["seen"][-1]]
+    assert len(growing) >= 2, f"the reply should stream in visibly, saw lengths {watched['seen']}"
+    stored = Message.objects.get(pk=watched["id"])
+    assert stored.status == Message.Status.FINAL and stored.role == Message.Role.BOT
+    shown = page.evaluate(LAST_BOT_REPLY)["text"]
+    assert letters(shown) == letters(stored.text) and letters(shown)
+
+    helpful = page.get_by_role("button", name="Helpful", exact=True).last
+    expect(helpful).to_have_attribute("aria-pressed", "false")
+    helpful.click()
+    expect(helpful).to_have_attribute("aria-pressed", "true")
+    feedback = wait_until(lambda: Feedback.objects.filter(message=stored).first())
+    assert feedback.rating == "helpful"
+
+    page.reload()
+    # The panel remembers it was open; the conversation comes back from the server.
+    expect(page.get_by_role("button", name="Close chat", exact=True)).to_be_visible()
+    expect(page.get_by_text("How do I activate my new card?")).to_be_visible()
+    expect(page.get_by_role("button", name="Helpful", exact=True).last).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(page.get_by_role("button", name="Not helpful", exact=True).last).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    assert page.evaluate(LAST_BOT_REPLY)["text"] == shown
+    assert Message.objects.filter(conversation__bot=bot).count() == 2
+
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("button", name="Open chat", exact=True)).to_be_focused()
+    expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_hidden()
+    assert csp_errors == [], "the widget works under the demo page's strict CSP"
+
+
+def test_hostile_markdown_in_a_bot_reply_stored_directly_in_the_db_renders_as_inert_text(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    bot, key = demo_bot(live_platform)
+    visitor = new_visitor_id()
+    hostile = (
+        'Hello <img src=x onerror="window.__pwned=1"> and <script>window.__pwned=2</script>\n'
+        "[click me](javascript:window.__pwned=3) or [the help page](https://example.org/safe)\n"
+        '<a href="javascript:window.__pwned=4">raw link</a> ![pic](http://evil.example/x.png)\n'
+        "\n"
+        "Some **bold**, *italic* and `inline <b>code</b>`:\n"
+        "\n"
+        "- first step\n"
+        "- second step\n"
+        "\n"
+        "```\n<svg onload=window.__pwned=5>\n```"
+    )
+    store_bot_reply(
+        bot,
+        visitor,
+        hostile,
+        sources=[
+            {"kind": "knowledge", "title": "Evil", "url": "javascript:window.__pwned=6",
+             "snippet": "<img src=y onerror=window.__pwned=7>"},
+            {"kind": "knowledge", "title": "Activating your card",
+             "url": "https://help.example/card", "snippet": "Open the app and tap Activate."},
+        ],
+    )  # fmt: skip
+    context.add_init_script(f"localStorage.setItem('switchboard:{key.key}:visitor', '{visitor}')")
+    page = context.new_page()
+    requests: list[str] = []
+    dialogs: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+
+    bubble = page.locator('[data-role="bot"][data-id] .bubble')
+    expect(bubble).to_contain_text('<img src=x onerror="window.__pwned=1">')
+    expect(bubble).to_contain_text("<script>window.__pwned=2</script>")
+    expect(bubble).to_contain_text("[click me](javascript:window.__pwned=3)")
+    expect(bubble).to_contain_text("<svg onload=window.__pwned=5>")
+    expect(page.get_by_text("Open the app and tap Activate.")).to_be_visible()
+    expect(page.get_by_text("<img src=y onerror=window.__pwned=7>")).to_be_visible()
+
+    rendered = widget_root_eval(
+        page,
+        """return {
+          dangerous: root.querySelectorAll("img, script, iframe, object, embed, svg *").length
+            - root.querySelectorAll(".launcher svg *").length,
+          links: [...root.querySelectorAll("a")]
+            .map((a) => [a.textContent, a.href, a.rel, a.target]),
+          strong: [...root.querySelectorAll(".bubble strong")].map((e) => e.textContent),
+          em: [...root.querySelectorAll(".bubble em")].map((e) => e.textContent),
+          code: [...root.querySelectorAll(".bubble code")].map((e) => e.textContent),
+          items: [...root.querySelectorAll(".bubble li")].map((e) => e.textContent),
+        };""",
+    )
+    assert rendered["dangerous"] == 0
+    rel = "noopener noreferrer nofollow"
+    assert sorted(rendered["links"]) == sorted(
+        [
+            ["the help page", "https://example.org/safe", rel, "_blank"],
+            ["pic", "http://evil.example/x.png", rel, "_blank"],
+            ["Activating your card", "https://help.example/card", rel, "_blank"],
+        ]
+    )
+    assert rendered["strong"] == ["bold"] and rendered["em"] == ["italic"]
+    assert rendered["code"] == ["inline <b>code</b>", "<svg onload=window.__pwned=5>"]
+    assert rendered["items"] == ["first step", "second step"]
+
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None, "no script from the reply ran"
+    assert dialogs == []
+    foreign = [u for u in requests if not u.startswith(live_platform.url)]
+    assert foreign == [], f"the page reached beyond its origin: {foreign}"
+    assert not any(u.startswith(live_platform.url + "/x") for u in requests)
+
+
+def test_network_drop_mid_reply_resumes_with_no_duplicated_or_missing_text(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    bot, _key = demo_bot(live_platform, max_tokens=160)
+    context.add_init_script(TRACK_SOCKETS)
+    page = context.new_page()
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    box = page.get_by_role("textbox", name="Message", exact=True)
+    box.fill("Tell me about your savings accounts and how interest works.")
+    box.press("Enter")
+
+    page.wait_for_function(
+        f"() => {{ const r = ({LAST_BOT_REPLY})(); return r && r.text.length > 0; }}",
+        timeout=REPLY_TIMEOUT_MS,
+    )
+    before = page.evaluate(LAST_BOT_REPLY)
+    assert before["status"] == "streaming", "the drop should come mid-reply"
+    context.set_offline(True)
+    page.evaluate("window.__sockets.forEach((s) => s.close())")
+    expect(page.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+    page.wait_for_timeout(1500)  # the reply keeps being generated meanwhile
+    context.set_offline(False)
+
+    page.wait_for_function(
+        f"() => {{ const r = ({LAST_BOT_REPLY})(); return r && r.status !== 'streaming'; }}",
+        timeout=REPLY_TIMEOUT_MS,
+    )
+    after = page.evaluate(LAST_BOT_REPLY)
+    assert page.evaluate("window.__sockets.length") >= 2, "the widget reconnected"
+    stored = Message.objects.get(pk=after["id"])
+    assert stored.status == Message.Status.FINAL
+    assert len(after["text"]) > len(before["text"])
+    assert letters(after["text"]) == letters(stored.text)
+    # The same reply rendered in one piece from the database (a fresh page) reads the same.
+    page.reload()
+    page.wait_for_function(f"() => ({LAST_BOT_REPLY})() !== null")
+    assert page.evaluate(LAST_BOT_REPLY)["text"] == after["text"]
+    users = Message.objects.filter(conversation__bot=bot, role=Message.Role.USER)
+    assert users.count() == 1
+
+
+def test_message_sent_while_offline_is_delivered_once_after_reconnecting(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    bot, _key = demo_bot(live_platform, max_tokens=8)
+    context.add_init_script(TRACK_SOCKETS)
+    page = context.new_page()
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    page.wait_for_function("window.__sockets.some((s) => s.readyState === 1)")
+    context.set_offline(True)
+    page.evaluate("window.__sockets.forEach((s) => s.close())")
+    expect(page.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+
+    box = page.get_by_role("textbox", name="Message", exact=True)
+    box.fill("Are you open on Sundays?")
+    box.press("Enter")
+    expect(page.get_by_text("Are you open on Sundays?")).to_be_visible()
+    expect(page.get_by_text("Sending…")).to_be_visible()
+    page.wait_for_timeout(1500)
+    assert not Message.objects.filter(conversation__bot=bot).exists()
+    context.set_offline(False)
+
+    expect(page.get_by_text("Sending…")).to_have_count(0, timeout=60_000)
+    page.wait_for_function(
+        f"() => {{ const r = ({LAST_BOT_REPLY})(); return r && r.status !== 'streaming'; }}",
+        timeout=REPLY_TIMEOUT_MS,
+    )
+    users = Message.objects.filter(conversation__bot=bot, role=Message.Role.USER)
+    assert [m.text for m in users] == ["Are you open on Sundays?"]
+    assert page.get_by_text("Are you open on Sundays?").count() == 1
+
+
+def test_widget_script_is_at_most_25_kb_gzipped_as_the_browser_downloads_it(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    demo_bot(live_platform)
+    page = context.new_page()
+    with page.expect_response(lambda r: r.url.endswith("/widget.js")) as caught:
+        page.goto(live_platform.url + "/")
+    response = caught.value
+    assert response.ok and "javascript" in response.headers["content-type"]
+    body = response.body()
+    gzipped = len(gzip.compress(body, compresslevel=9))
+    print(f"widget.js: {len(body)} bytes, {gzipped} bytes gzipped")
+    assert 1000 < gzipped <= MAX_GZIPPED_BYTES
+
+
+HOST_PAGE = """<!doctype html><html><head><title>Someone's shop</title>{head}</head><body>
+<h2 class="head">Shop</h2><p class="msg bubble status">A paragraph of the host page.</p>
+<button class="launcher primary">A host button</button><textarea class="composer"></textarea>
+<ul class="sources items"><li class="title">An item</li></ul>{script}</body></html>"""
+
+HOSTILE_CSS = """<style>
+* { color: red !important; background: yellow !important; font: italic 30px/3 serif !important;
+    display: inline !important; border: 4px dashed red !important; padding: 20px !important;
+    margin: 30px !important; text-transform: uppercase !important; letter-spacing: 5px !important;
+    box-sizing: content-box !important; }
+switchboard-widget { display: none !important; position: static !important; }
+button, textarea, div, p { all: unset !important; }
+html { font-size: 40px !important; }
+</style>"""
+
+PROBE_STYLES = """(selectors) => selectors.map((sel) => {
+  const root = document.querySelector("switchboard-widget")?.shadowRoot;
+  const el = sel.startsWith("host:")
+    ? document.querySelector(sel.slice(5)) : root.querySelector(sel);
+  const s = getComputedStyle(el);
+  const box = el.getBoundingClientRect();
+  return [sel, s.color, s.backgroundColor, s.font, s.display, s.borderTopWidth, s.paddingTop,
+          s.marginTop, s.textTransform, s.letterSpacing, s.visibility,
+          Math.round(box.x), Math.round(box.y), Math.round(box.width), Math.round(box.height)];
+})"""
+
+
+class HostSite:
+    """Someone else's website on its own origin (another port), embedding the widget."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, bytes] = {}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = pages.get(self.path)
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, html: str) -> str:
+        path = f"/page-{len(self.pages)}"
+        self.pages[path] = html.encode()
+        return self.origin + path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def host_site() -> Iterator[HostSite]:
+    site = HostSite()
+    yield site
+    site.close()
+
+
+def host_page(
+    context: BrowserContext, live: LivePlatform, site: HostSite
+) -> Callable[[str, bool], Page]:
+    """Opens a page of the host site, with or without the widget's one script tag."""
+    _bot, key = demo_bot(live)
+    key.allowed_origins = [site.origin]
+    key.save(update_fields=["allowed_origins"])
+
+    def open_page(head: str, with_widget: bool) -> Page:
+        script = f'<script src="{live.url}/static/widget/widget.js" data-key="{key.key}"></script>'
+        url = site.add(HOST_PAGE.format(head=head, script=script if with_widget else ""))
+        page = context.new_page()
+        page.goto(url)
+        return page
+
+    return open_page
+
+
+def test_a_hostile_host_stylesheet_does_not_change_the_widget(
+    live_platform: LivePlatform, context: BrowserContext, host_site: HostSite
+) -> None:
+    open_page = host_page(context, live_platform, host_site)
+    widget_parts = [".launcher", ".panel", ".head", "h2", "textarea", ".primary", ".bubble"]
+
+    def widget_styles(head: str) -> list[Any]:
+        page = open_page(head, True)
+        page.get_by_role("button", name="Open chat", exact=True).click()
+        expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_visible()
+        expect(page.get_by_text("Hi! I'm the Acme test assistant.")).to_be_visible()
+        styles = page.evaluate(PROBE_STYLES, widget_parts)
+        page.close()
+        return list(styles)
+
+    plain = widget_styles("")
+    hostile = widget_styles(HOSTILE_CSS)
+    assert hostile == plain
+    launcher = plain[0]
+    assert launcher[4] == "flex" and launcher[13] == 56, "the launcher is shown, 56 px wide"
+
+
+def test_the_widget_styles_do_not_leak_into_the_host_page(
+    live_platform: LivePlatform, context: BrowserContext, host_site: HostSite
+) -> None:
+    open_page = host_page(context, live_platform, host_site)
+    host_parts = ["host:h2", "host:p", "host:button", "host:textarea", "host:ul", "host:li"]
+
+    without = open_page("", False)
+    expected = without.evaluate(PROBE_STYLES, host_parts)
+    with_widget = open_page("", True)
+    with_widget.get_by_role("button", name="Open chat", exact=True).click()
+    expect(with_widget.get_by_role("textbox", name="Message", exact=True)).to_be_focused()
+    assert with_widget.evaluate(PROBE_STYLES, host_parts) == expected
+    assert (
+        with_widget.evaluate("document.styleSheets.length + document.adoptedStyleSheets.length")
+        == 0
+    )

@@ -56,6 +56,30 @@ def add_topic(bot: Bot, name: str, examples: Iterable[str] = (), description: st
     return topic
 
 
+def add_topics(bot: Bot, topics: dict[str, list[str]]) -> int:
+    """Create topics and examples in bulk (an import, the demo seed); one retrain at most.
+
+    Returns how many examples were new; running it again with the same data changes nothing.
+    """
+    with transaction.atomic():
+        existing = {t.name: t for t in Topic.objects.filter(bot=bot, name__in=list(topics))}
+        created = Topic.objects.bulk_create(
+            [Topic(bot=bot, name=name) for name in topics if name not in existing]
+        )
+        by_name = {**existing, **{t.name: t for t in created}}
+        before = Example.objects.filter(bot=bot).count()
+        rows = [
+            Example(topic=by_name[name], bot=bot, text=text)
+            for name, texts in topics.items()
+            for text in _clean(texts)
+        ]
+        Example.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+        added = Example.objects.filter(bot=bot).count() - before
+        if created or added:
+            schedule_training(bot)
+    return added
+
+
 def add_examples(topic: Topic, texts: Iterable[str]) -> int:
     """Add example utterances (duplicates ignored); returns how many were new."""
     with transaction.atomic():

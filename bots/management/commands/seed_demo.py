@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -9,6 +10,7 @@ from django.db import transaction
 
 from accounts.models import Organization
 from bots.models import Bot, WidgetKey
+from bots.topics.demo import BANKING77, seed_demo_topics
 
 DEMO_PERSONA = (
     "You are the support assistant of Acme Bank. Answer customers' questions about their "
@@ -26,6 +28,12 @@ class Command(BaseCommand):
             action="append",
             default=[],
             help="An origin allowed to embed the demo widget (repeatable).",
+        )
+        parser.add_argument(
+            "--banking77",
+            type=Path,
+            default=BANKING77,
+            help="Folder with BANKING77's train.csv: the demo bot's topics and their examples.",
         )
 
     @transaction.atomic
@@ -48,6 +56,7 @@ class Command(BaseCommand):
         if origins != key.allowed_origins:
             key.allowed_origins = origins
             key.save(update_fields=["allowed_origins"])
+        self.stdout.write(seed_demo_topics(bot, options["banking77"]))
         self.stdout.write(
             f"demo bot {bot.pk}, widget key {key.key}, origins {', '.join(origins) or '-'}"
         )

@@ -261,6 +261,10 @@ def generate_reply_for(claim: Claim) -> Message:
         publish_to_conversation(
             reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
         )
+        # The final write is an update(), which sends no signal: raise the webhook event here.
+        from api.events import bot_reply_finished
+
+        bot_reply_finished(reply.pk)
     reply.refresh_from_db()
     return reply
 

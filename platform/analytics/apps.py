@@ -5,3 +5,8 @@ class AnalyticsConfig(AppConfig):
     name = "analytics"
     label = "analytics"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect()

@@ -5,3 +5,8 @@ class ApiConfig(AppConfig):
     name = "api"
     label = "api"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import events
+
+        events.connect()

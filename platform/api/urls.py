@@ -1,5 +1,7 @@
-"""URLs of the api app."""
+"""URLs of the api app: the REST API (schema at /api/schema, docs at /api/docs)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from .http import api
+
+urlpatterns: list[URLPattern | URLResolver] = [path("", api.urls)]

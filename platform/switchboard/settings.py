@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "analytics",
     "api",
     "frontend",
+    "ninja",  # the API docs page renders from its bundled (non-CDN) static files
 ]
 
 MIDDLEWARE = [
@@ -118,6 +119,15 @@ CELERY_TASK_ROUTES = {
     "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Periodic work (celery beat, started by the supervisor): rollups, webhook safety net.
+CELERY_BEAT_SCHEDULE = {
+    "refresh-rollups": {
+        "task": "analytics.tasks.refresh_rollups",
+        "schedule": float(config.env_int("SWITCHBOARD_ROLLUP_INTERVAL_S", 60, minimum=1)),
+        "kwargs": {"sweep_recent": True},
+    },
+    "requeue-webhooks": {"task": "api.tasks.requeue_due_deliveries", "schedule": 60.0},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -151,6 +161,10 @@ KNOWLEDGE_FAQ_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_FAQ_SIMILARIT
 KNOWLEDGE_EF_SEARCH = config.env_int(
     "SWITCHBOARD_KNOWLEDGE_EF_SEARCH", 100, minimum=10, maximum=1000
 )
+
+# Webhooks (platform/api/webhooks.py): retry n waits base * 2**(n-1) s, capped at an hour.
+WEBHOOK_RETRY_BASE_S = config.env_float("SWITCHBOARD_WEBHOOK_RETRY_BASE_S", 10.0, minimum=0.1)
+WEBHOOK_MAX_ATTEMPTS = config.env_int("SWITCHBOARD_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 
 WIDGET_MAX_FRAME_BYTES = 64 * 1024
 WIDGET_MAX_MESSAGE_CHARS = config.env_int("SWITCHBOARD_MAX_MESSAGE_CHARS", 4000, minimum=1)

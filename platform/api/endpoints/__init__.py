@@ -1,0 +1,1 @@
+"""REST endpoints, one router per area; each scopes every query to the caller's organization."""

@@ -1,0 +1,211 @@
+"""Webhooks: queue an event for each subscribed endpoint, sign it, deliver it with retries.
+
+Delivery is at-least-once: a delivery row is claimed (`pending` → `sending`) before the POST,
+so two workers never send it at the same time; a crash after the receiver answered but before
+we recorded it sends the same `X-Switchboard-Delivery` id again, which receivers dedupe on.
+Target URLs pass the knowledge fetcher's SSRF guard at save time and again at every attempt,
+and the connection goes to the very address that was checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from memory.knowledge.fetch import FetchError, Target, validate_public_url
+
+from .models import WebhookDelivery, WebhookEndpoint
+
+SIGNATURE_HEADER = "X-Switchboard-Signature"
+TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
+DELIVERY_HEADER = "X-Switchboard-Delivery"
+EVENT_HEADER = "X-Switchboard-Event"
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+LEASE = timedelta(seconds=60)
+
+
+class UnsafeWebhookUrl(ValueError):
+    pass
+
+
+def check_webhook_url(url: str) -> None:
+    """Refuse URLs the SSRF guard refuses (private, loopback, metadata, odd schemes)."""
+    try:
+        validate_public_url(url)
+    except FetchError as exc:
+        raise UnsafeWebhookUrl(str(exc)) from exc
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """`v1=<hex>`: HMAC-SHA256 over `"<timestamp>." + body` with the endpoint's secret."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def verify(
+    secret: str, timestamp: str, body: bytes, signature: str, tolerance_s: int = 300
+) -> bool:
+    """What a receiver does (also used by our tests): check the MAC and the timestamp's age."""
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, int(timestamp), body), signature)
+
+
+def emit(organization_id: int, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+    """Queue `event` for every active endpoint of the organization subscribed to it.
+
+    Rows are written in the caller's transaction (so an event exists iff its cause
+    committed); the sends are enqueued once it commits.
+    """
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(organization_id=organization_id, active=True)
+        if event in endpoint.events
+    ]
+    if not endpoints:
+        return []
+    occurred_at = timezone.now()
+    deliveries = []
+    for endpoint in endpoints:
+        delivery = WebhookDelivery(endpoint=endpoint, event=event, payload={})
+        delivery.payload = {
+            "id": str(delivery.id),
+            "event": event,
+            "created_at": occurred_at.isoformat(),
+            "organization_id": organization_id,
+            "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+        }
+        deliveries.append(delivery)
+    WebhookDelivery.objects.bulk_create(deliveries)
+    from .tasks import deliver_webhook
+
+    for delivery in deliveries:
+        transaction.on_commit(partial(deliver_webhook.delay, str(delivery.pk)))
+    return deliveries
+
+
+def backoff_s(attempts: int) -> float:
+    base = float(settings.WEBHOOK_RETRY_BASE_S)
+    return float(min(base * 2 ** max(0, attempts - 1), 3600.0))
+
+
+def _post(target: Target, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    parts = urlsplit(target.url)
+    ip_host = f"[{target.address}]" if target.address.version == 6 else str(target.address)
+    pinned = parts._replace(netloc=f"{ip_host}:{target.port}").geturl()
+    default_port = 443 if target.scheme == "https" else 80
+    host_header = target.host + (f":{target.port}" if target.port != default_port else "")
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
+        request = client.build_request(
+            "POST",
+            pinned,
+            content=body,
+            headers={**headers, "Host": host_header},
+            extensions=extensions,
+        )
+        return client.send(request)
+
+
+def deliver(delivery_id: str) -> str:
+    """One attempt; returns the delivery's status afterwards. Re-schedules itself on failure."""
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING
+    ).update(
+        status=WebhookDelivery.Status.SENDING,
+        attempts=F("attempts") + 1,
+        lease_until=now + LEASE,
+    )
+    if not claimed:
+        return "skipped"
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if not endpoint.active:
+        return _finish(delivery, WebhookDelivery.Status.FAILED, error="endpoint disabled")
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Switchboard-Webhooks/1",
+        DELIVERY_HEADER: str(delivery.pk),
+        EVENT_HEADER: delivery.event,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
+    }
+    try:
+        target = validate_public_url(endpoint.url)
+    except FetchError as exc:
+        if exc.blocked:  # a permanent refusal: retrying cannot help
+            return _finish(delivery, WebhookDelivery.Status.FAILED, error=str(exc))
+        return _retry_later(delivery, error=str(exc))
+    try:
+        response = _post(target, body, headers)
+    except httpx.HTTPError as exc:
+        return _retry_later(delivery, error=f"{type(exc).__name__}: {exc}"[:500])
+    if 200 <= response.status_code < 300:
+        return _finish(delivery, WebhookDelivery.Status.SUCCEEDED, code=response.status_code)
+    return _retry_later(delivery, error=f"HTTP {response.status_code}", code=response.status_code)
+
+
+def _finish(
+    delivery: WebhookDelivery, status: str, *, error: str = "", code: int | None = None
+) -> str:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=status,
+        last_error=error[:500],
+        last_status_code=code,
+        lease_until=None,
+        next_attempt_at=None,
+        delivered_at=timezone.now() if status == WebhookDelivery.Status.SUCCEEDED else None,
+    )
+    return status
+
+
+def _retry_later(delivery: WebhookDelivery, *, error: str, code: int | None = None) -> str:
+    if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        return _finish(delivery, WebhookDelivery.Status.FAILED, error=error, code=code)
+    delay = backoff_s(delivery.attempts)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.PENDING,
+        last_error=error[:500],
+        last_status_code=code,
+        lease_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+    from .tasks import deliver_webhook
+
+    deliver_webhook.apply_async((str(delivery.pk),), countdown=delay)
+    return WebhookDelivery.Status.PENDING
+
+
+def requeue_due_deliveries() -> int:
+    """Beat safety net: re-enqueue retries whose task was lost and leases that expired."""
+    from .tasks import deliver_webhook
+
+    now = timezone.now()
+    WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.SENDING, lease_until__lt=now
+    ).update(status=WebhookDelivery.Status.PENDING, lease_until=None, next_attempt_at=now)
+    # A grace period, so the normal countdown task goes first.
+    due = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=now - timedelta(seconds=30)
+    ).values_list("pk", flat=True)[:500]
+    count = 0
+    for pk in due:
+        deliver_webhook.delay(str(pk))
+        count += 1
+    return count

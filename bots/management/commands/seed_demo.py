@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.models import Organization
+from bots.demo.knowledge import seed_demo_knowledge
 from bots.models import Bot, WidgetKey
 from bots.topics.demo import BANKING77, seed_demo_topics
 
@@ -57,6 +58,7 @@ class Command(BaseCommand):
             key.allowed_origins = origins
             key.save(update_fields=["allowed_origins"])
         self.stdout.write(seed_demo_topics(bot, options["banking77"]))
+        self.stdout.write(seed_demo_knowledge(bot))
         self.stdout.write(
             f"demo bot {bot.pk}, widget key {key.key}, origins {', '.join(origins) or '-'}"
         )

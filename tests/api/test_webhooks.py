@@ -1,0 +1,168 @@
+"""Webhooks end to end: real widget socket, real llm worker, real background worker delivering."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from api.models import WebhookDelivery, WebhookEndpoint
+from api.webhooks import verify
+from memory.models import Conversation
+from memory.services import open_conversation, record_user_message
+from tests.conftest import LivePlatform, make_bot, make_org, make_widget_key, new_visitor_id
+from tests.widget_client import WidgetClient, is_final_reply
+
+from .factories import bearer, make_tenant
+from .receiver import Receiver
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+ALL_EVENTS = [
+    "conversation.created",
+    "message.created",
+    "handoff.requested",
+    "conversation.resolved",
+    "feedback.created",
+    "csat.created",
+]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    # The one 127.0.0.1 endpoint the test settings let through the SSRF guard.
+    host, port = settings.FETCH_ALLOW_HOSTS[0].rsplit(":", 1)
+    receiver = Receiver(host, int(port))
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_events_from_a_real_conversation_arrive_signed_and_verifiable(
+    live_platform: LivePlatform, receiver: Receiver
+) -> None:
+    bot = make_bot(max_tokens=24)
+    endpoint = WebhookEndpoint.objects.create(
+        organization_id=bot.organization_id, url=receiver.url, events=ALL_EVENTS
+    )
+    key = make_widget_key(bot)
+    client = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
+    client.resume(0)
+    client.send({"type": "message", "client_id": "m1", "text": "Where is my card?"})
+    final = client.recv_until(is_final_reply, timeout=90)[-1]["message"]
+    client.send({"type": "feedback", "message_id": final["id"], "rating": "not_helpful"})
+    client.recv()
+    client.close()
+    conversation = Conversation.objects.get(bot=bot)
+    conversation.status = Conversation.Status.RESOLVED
+    conversation.save(update_fields=["status", "updated_at"])
+
+    expected = {
+        "conversation.created",
+        "message.created",
+        "feedback.created",
+        "conversation.resolved",
+    }
+    wait_for(
+        lambda: (
+            expected <= {r.event for r in receiver.received}
+            and sum(r.event == "message.created" for r in receiver.received) >= 2
+        ),
+        60,
+        "the four kinds of event",
+    )
+    for item in receiver.received:
+        assert verify(endpoint.secret, item.timestamp, item.body, item.signature), item.event
+        assert not verify("whsec_wrong", item.timestamp, item.body, item.signature)
+        assert not verify(endpoint.secret, item.timestamp, item.body + b" ", item.signature)
+        payload = json.loads(item.body)
+        assert payload["id"] == item.delivery_id and payload["event"] == item.event
+    messages = [
+        json.loads(r.body)["data"] for r in receiver.received if r.event == "message.created"
+    ]
+    assert {m["role"] for m in messages} == {"user", "bot"}
+    bot_message = next(m for m in messages if m["role"] == "bot")
+    assert bot_message["text"] == final["text"] and bot_message["status"] == "final"
+    ids = [r.delivery_id for r in receiver.received]
+    assert len(ids) == len(set(ids))
+
+
+def test_with_the_receiver_down_a_delivery_is_retried_then_arrives_once(
+    live_platform: LivePlatform, receiver: Receiver
+) -> None:
+    org = make_org()
+    bot = make_bot(org)
+    endpoint = WebhookEndpoint.objects.create(
+        organization=org, url=receiver.url, events=["message.created"]
+    )
+    receiver.stop()
+    conversation = open_conversation(bot, new_visitor_id())
+    message, _ = record_user_message(conversation, "c1", "Is anyone there?")
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+
+    def failed_twice() -> bool:
+        delivery.refresh_from_db()
+        return delivery.attempts >= 2 and delivery.status == WebhookDelivery.Status.PENDING
+
+    wait_for(failed_twice, 30, "two failed attempts")
+    assert delivery.last_error  # the connection was refused, and it says so
+    assert receiver.received == []
+
+    receiver.start()
+
+    def delivered() -> bool:
+        delivery.refresh_from_db()
+        return delivery.status == WebhookDelivery.Status.SUCCEEDED
+
+    wait_for(delivered, 60, "the retry to succeed")
+    assert delivery.attempts >= 3
+    time.sleep(3)  # anything sent twice would have arrived by now
+    assert [r.delivery_id for r in receiver.received] == [str(delivery.pk)]
+    assert json.loads(receiver.received[0].body)["data"]["message_id"] == message.pk
+    assert verify(
+        endpoint.secret,
+        receiver.received[0].timestamp,
+        receiver.received[0].body,
+        receiver.received[0].signature,
+    )
+
+
+def test_admins_see_the_delivery_log_and_private_targets_are_refused() -> None:
+    tenant = make_tenant()
+    client = Client()
+    auth = bearer(tenant.write_key)
+    for url in (
+        "http://127.0.0.1:9/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/hook",
+        "file:///etc/passwd",
+    ):
+        response = client.post(
+            "/api/webhooks",
+            data={"url": url, "events": ["message.created"]},
+            content_type="application/json",
+            **auth,
+        )
+        assert response.status_code == 422, url
+        assert response.json()["error"]["code"] == "invalid"
+    endpoint = WebhookEndpoint.objects.create(
+        organization=tenant.org, url="https://hooks.example/x", events=["message.created"]
+    )
+    WebhookDelivery.objects.create(
+        endpoint=endpoint, event="message.created", payload={}, status="failed", attempts=8
+    )
+    log = client.get(f"/api/webhooks/{endpoint.pk}/deliveries", **auth).json()
+    assert [(d["status"], d["attempts"]) for d in log["items"]] == [("failed", 8)]

@@ -103,6 +103,21 @@ def start_worker(
     )
 
 
+def start_beat(
+    *, env: dict[str, str] | None = None, log: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """Celery beat: the periodic tasks of settings.CELERY_BEAT_SCHEDULE (rollups, webhooks)."""
+    schedule = embedded.data_dir() / "celerybeat-schedule"
+    return subprocess.Popen(
+        [PYTHON, "-m", "celery", "-A", "switchboard", "beat", "-s", str(schedule), "-l", "INFO"],
+        cwd=ROOT,
+        env=env or child_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        start_new_session=True,
+    )
+
+
 def stop(procs: list[subprocess.Popen[bytes]], timeout: float = 10) -> None:
     for proc in procs:
         if proc.poll() is None:
@@ -151,6 +166,7 @@ def main() -> None:
         start_web(host, port, env=env),
         start_worker(LLM_QUEUES, concurrency=llm_workers, name="llm", env=env),
         start_worker(BACKGROUND_QUEUES, concurrency=1, name="background", env=env),
+        start_beat(env=env),
     ]
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from accounts.models import Organization
 from bots.models import Bot, WidgetKey
-from memory.models import Feedback, Message
+from memory.models import Conversation, Feedback, Message
 from memory.services import allocate_seq, open_conversation
 from tests.conftest import LivePlatform, free_port, make_bot, make_widget_key, new_visitor_id
 
@@ -506,3 +506,110 @@ def test_the_widget_styles_do_not_leak_into_the_host_page(
         with_widget.evaluate("document.styleSheets.length + document.adoptedStyleSheets.length")
         == 0
     )
+
+
+def test_asking_for_a_human_shows_the_queue_the_agent_their_messages_and_a_rating_prompt(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    from desk import services as desk
+    from desk.models import Csat
+    from switchboard.realtime import publish_now
+    from tests.desk.factories import make_agent
+
+    bot, _key = demo_bot(live_platform)
+    page = context.new_page()
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    ask = page.get_by_role("button", name="Talk to a human", exact=True)
+    ask.click()
+    status = page.get_by_role("status").filter(has_text="in line")
+    expect(status).to_have_text("Waiting for a person — you're number 1 in line.")
+    expect(ask).to_be_hidden()
+
+    agent = make_agent(bot.organization)
+    agent.first_name, agent.last_name = "Dana", "Reyes"
+    agent.save(update_fields=["first_name", "last_name"])
+    conversation = Conversation.objects.get(bot=bot)
+    desk.claim_conversation(agent, conversation.pk)
+    expect(page.get_by_role("status").filter(has_text="joined")).to_have_text(
+        "Dana Reyes joined the chat."
+    )
+    publish_now(conversation.pk, {"type": "typing", "who": "agent", "on": True})
+    expect(page.get_by_role("status", name="An agent is typing")).to_be_visible()
+    desk.send_agent_message(agent, conversation.pk, "Hello, I'm **Dana**. Let me check.")
+    agent_message = page.locator('[data-role="agent"]')
+    expect(agent_message).to_contain_text("Dana Reyes")
+    expect(agent_message.locator("strong")).to_have_text("Dana")
+    publish_now(conversation.pk, {"type": "typing", "who": "agent", "on": False})
+    expect(page.get_by_role("status", name="An agent is typing")).to_be_hidden()
+
+    desk.resolve_conversation(agent, conversation.pk)
+    expect(page.get_by_role("status").filter(has_text="resolved")).to_be_visible()
+    survey = page.get_by_role("form", name="Rate this conversation")
+    survey.get_by_role("button", name="4 out of 5").click()
+    survey.get_by_role("textbox", name="Comment (optional)").fill("Quick and kind.")
+    survey.get_by_role("button", name="Submit rating").click()
+    expect(page.get_by_text("Thanks for rating us (4/5)!")).to_be_visible()
+    csat = Csat.objects.get(conversation=conversation)
+    assert (csat.score, csat.comment) == (4, "Quick and kind.")
+
+
+def test_what_we_remember_saves_preferences_downloads_them_and_forgets_everything(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    from memory.longterm.models import Preference
+
+    _bot, key = demo_bot(live_platform)
+    page = context.new_page()
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    page.get_by_role("button", name="What we remember", exact=True).click()
+    expect(page.get_by_role("heading", name="What we remember")).to_be_focused()
+    expect(page.get_by_text("Nothing yet.")).to_be_visible()
+
+    page.get_by_role("textbox", name="Name", exact=True).fill("Ada")
+    page.get_by_role("combobox", name="Answer style").select_option("brief")
+    page.get_by_role("button", name="Save preferences").click()
+    expect(page.get_by_text("Preferences saved.")).to_be_visible()
+    visitor = page.evaluate(f"localStorage.getItem('switchboard:{key.key}:visitor')")
+    stored = dict(
+        Preference.objects.filter(contact__visitor_id=visitor).values_list("name", "value")
+    )
+    assert stored == {"name": "Ada", "tone": "brief"}
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("Ada")
+
+    with page.expect_download() as caught:
+        page.get_by_role("button", name="Download my data").click()
+    exported = Path(caught.value.path()).read_text()
+    assert '"Ada"' in exported and "brief" in exported
+
+    page.get_by_role("button", name="Forget everything", exact=True).click()
+    page.get_by_role("button", name="Yes, forget everything").click()
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("")
+    assert not Preference.objects.filter(contact__visitor_id=visitor).exists()
+    page.get_by_role("button", name="Back to chat").click()
+    expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_focused()
+
+
+def test_outside_business_hours_asking_for_a_human_offers_an_email_form_that_is_stored(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    from django.utils import timezone
+
+    from desk.models import HandoffPolicy, OfflineMessage
+
+    bot, _key = demo_bot(live_platform)
+    tomorrow = (timezone.now().weekday() + 1) % 7
+    HandoffPolicy.objects.create(bot=bot, weekdays=[tomorrow], timezone="UTC")
+    page = context.new_page()
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    page.get_by_role("button", name="Talk to a human", exact=True).click()
+    form = page.get_by_role("form", name="Leave a message")
+    expect(form).to_be_visible()
+    form.get_by_role("textbox", name="Email").fill("ada@example.com")
+    form.get_by_role("textbox", name="Message for the team").fill("Please call me back.")
+    form.get_by_role("button", name="Leave a message").click()
+    expect(page.get_by_text("Thanks! We'll e-mail you soon.")).to_be_visible()
+    stored = OfflineMessage.objects.get(conversation__bot=bot)
+    assert (stored.email, stored.text) == ("ada@example.com", "Please call me back.")

@@ -13,6 +13,7 @@
   const WS_URL = (SRC.protocol === "https:" ? "wss://" : "ws://") + SRC.host + "/ws/widget/";
   const PREFIX = "switchboard:" + KEY + ":";
   const VISITOR_RE = /^[A-Za-z0-9_-]{16,64}$/;
+  const CLOSE_ERASED = 4410;
 
   // Storage can throw (privacy modes, sandboxed frames): the widget still works without it.
   const storage = (kind) => {
@@ -371,10 +372,24 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
       }
       if (frame && typeof frame === "object") handle(frame);
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (state.ws !== ws) return;
       state.ws = null;
       state.ready = false;
+      if (event.code === CLOSE_ERASED) {
+        // The customer erased everything: start over with a clean slate.
+        for (const { el } of state.messages.values()) el.remove();
+        state.messages.clear();
+        state.conversationId = null;
+        state.attempts = 0;
+        if (!memoryView.hidden) {
+          memoryView.replaceChildren(
+            h("h3", { id: "sb-mem", tabindex: "-1" }, "What we remember"),
+            h("p", { role: "status" }, "Everything we stored about you has been deleted."),
+            h("button", { class: "secondary", type: "button", onclick: closeMemory }, "Back to chat"),
+          );
+        }
+      }
       setConnection(state.attempts > 0 ? "Reconnecting…" : "Connecting…");
       retry();
     };
@@ -397,6 +412,14 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
     state.ws.send(JSON.stringify(frame));
     return true;
+  }
+
+  // Requests made before the socket is up go out once it is (one of each kind).
+  const outbox = new Map();
+  function sendWhenReady(frame) {
+    if (state.ready && send(frame)) return;
+    outbox.set(frame.type, frame);
+    if (!state.ws) connect();
   }
 
   window.addEventListener("online", () => {
@@ -445,6 +468,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         for (const item of state.pending.values()) {
           send({ type: "message", client_id: item.client_id, text: item.text });
         }
+        for (const frame of outbox.values()) send(frame);
+        outbox.clear();
         break;
       case "message":
         upsert(frame.message);
@@ -512,6 +537,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
       return;
     }
     if (frame.code === "rate_limited") notice.textContent = "You're sending messages too fast.";
+    else if (!memoryView.hidden && frame.detail) memoryStatus(String(frame.detail));
   }
 
   function applyUnsupported() {
@@ -753,7 +779,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
   }
 
   function requestHuman() {
-    send({ type: "handoff.request" });
+    sendWhenReady({ type: "handoff.request" });
     statusNote = "Asking for a person…";
     renderStatus();
   }
@@ -848,13 +874,17 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     memoryView.replaceChildren(
       h("h3", { id: "sb-mem", tabindex: "-1" }, "What we remember"),
       h("p", null, "Loading…"),
+      h("button", { class: "secondary", type: "button", onclick: closeMemory }, "Back to chat"),
     );
     memoryView.firstChild.focus();
-    if (!send({ type: "memory.list" })) {
-      memoryView.append(h("p", null, "Not connected yet."));
-      memoryView.append(h("button", { class: "secondary", type: "button", onclick: closeMemory }, "Back to chat"));
-    }
+    sendWhenReady({ type: "memory.list" });
     applyUnsupported();
+  }
+
+  let memoryNote = "";
+  function memoryStatus(text) {
+    const line = memoryView.querySelector(".mem-status");
+    if (line) line.textContent = text;
   }
 
   function closeMemory() {
@@ -869,9 +899,13 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     const items = Array.isArray(frame.items) ? frame.items : [];
     const prefs = frame.preferences && typeof frame.preferences === "object" ? frame.preferences : {};
     const summaries = Array.isArray(frame.summaries) ? frame.summaries : [];
+    const prefValue = (name) => {
+      const p = prefs[name];
+      return p == null ? "" : String(typeof p === "object" ? (p.value ?? "") : p);
+    };
     const field = (name, el) => {
       el.name = name;
-      el.value = prefs[name] == null ? "" : String(prefs[name]);
+      el.value = prefValue(name);
       return el;
     };
     const select = (options) => h("select", null, options.map(([v, t]) => h("option", { value: v }, t)));
@@ -884,6 +918,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
           e.preventDefault();
           const data = { type: "preferences.set" };
           for (const el of prefForm.elements) if (el.name) data[el.name] = el.value.trim();
+          memoryNote = "Preferences saved.";
           send(data);
         },
       },
@@ -900,7 +935,17 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         "label",
         null,
         "Preferred channel",
-        field("channel", select([["", "No preference"], ["chat", "Chat"], ["email", "E-mail"]])),
+        field(
+          "channel",
+          select([
+            ["", "No preference"],
+            ["chat", "Chat"],
+            ["email", "E-mail"],
+            ["phone", "Phone"],
+            ["sms", "SMS"],
+            ["whatsapp", "WhatsApp"],
+          ]),
+        ),
       ),
       h("button", { class: "primary", type: "submit" }, "Save preferences"),
     );
@@ -926,8 +971,11 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
       "Download my data",
     );
     memoryControls.set("memory.export", download);
+    const note = memoryNote;
+    memoryNote = "";
     memoryView.replaceChildren(
       h("h3", { id: "sb-mem", tabindex: "-1" }, "What we remember"),
+      h("p", { class: "mem-status meta", role: "status" }, note),
       items.length
         ? h(
             "ul",
@@ -956,7 +1004,34 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
             "div",
             { class: "card" },
             h("h3", null, "Past conversations"),
-            summaries.map((s) => h("p", null, typeof s === "string" ? s : String(s.text || s.summary || ""))),
+            h(
+              "ul",
+              { class: "items" },
+              summaries.map((s) =>
+                h(
+                  "li",
+                  null,
+                  h(
+                    "span",
+                    null,
+                    s.title ? h("strong", null, String(s.title), " ") : null,
+                    typeof s === "string" ? s : String(s.text || ""),
+                  ),
+                  s.id == null
+                    ? null
+                    : h(
+                        "button",
+                        {
+                          class: "secondary",
+                          type: "button",
+                          "aria-label": `Forget: ${String(s.title || "this conversation")}`,
+                          onclick: () => send({ type: "memory.delete", summary_id: s.id }),
+                        },
+                        "Forget",
+                      ),
+                ),
+              ),
+            ),
           )
         : null,
       prefForm,

@@ -6,6 +6,7 @@ Against the live platform: uvicorn, the Celery `llm` worker and SmolLM2 on the t
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import threading
 import time
@@ -21,7 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from accounts.models import Organization
 from bots.models import Bot, WidgetKey
 from memory.models import Conversation, Feedback, Message
-from memory.services import allocate_seq, open_conversation
+from memory.services import allocate_seq, open_conversation, record_user_message
 from tests.conftest import LivePlatform, free_port, make_bot, make_widget_key, new_visitor_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
@@ -613,3 +614,113 @@ def test_outside_business_hours_asking_for_a_human_offers_an_email_form_that_is_
     expect(page.get_by_text("Thanks! We'll e-mail you soon.")).to_be_visible()
     stored = OfflineMessage.objects.get(conversation__bot=bot)
     assert (stored.email, stored.text) == ("ada@example.com", "Please call me back.")
+
+
+CONTRAST = """() => {
+  const root = document.querySelector("switchboard-widget").shadowRoot;
+  const rgba = (c) => c.match(/[\\d.]+/g).map(Number).concat([1]).slice(0, 4);
+  const lum = ([r, g, b]) => {
+    const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement || e.getRootNode().host) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  const low = [];
+  let checked = 0;
+  for (const el of root.querySelectorAll("*")) {
+    const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.data).join("");
+    if (!text.trim() || !el.getClientRects().length) continue;
+    const fg = lum(rgba(getComputedStyle(el).color));
+    const bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    checked++;
+    if (ratio < 4.5) low.push([text.trim().slice(0, 40), Math.round(ratio * 100) / 100]);
+  }
+  return {checked, low};
+}"""
+
+
+def test_every_text_in_the_widget_meets_wcag_aa_contrast(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    bot, key = demo_bot(live_platform)
+    visitor = new_visitor_id()
+    record_user_message(open_conversation(bot, visitor), "c1", "Where is my card?")
+    reply = store_bot_reply(
+        bot,
+        visitor,
+        "It ships in **3 days**. See [tracking](https://example.org/t) or use `track`.",
+        sources=[{"kind": "knowledge", "title": "Cards", "url": "", "snippet": "Delivery."}],
+    )
+    Feedback.objects.create(message=reply, contact=reply.conversation.contact, rating="helpful")
+    context.add_init_script(f"localStorage.setItem('switchboard:{key.key}:visitor', '{visitor}')")
+    page = context.new_page()
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    expect(page.get_by_role("button", name="Helpful", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    result = page.evaluate(CONTRAST)
+    assert result["checked"] >= 10
+    assert result["low"] == [], "text below 4.5:1 contrast"
+
+
+def test_talk_to_a_human_hides_quietly_when_the_server_lacks_it_with_a_faked_old_server(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    """A proxy in front of the real socket answers `handoff.request` like a server without it."""
+    demo_bot(live_platform)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def old_server(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and '"handoff.request"' in message:
+                detail = "unknown frame type 'handoff.request'"
+                ws.send(json.dumps({"type": "error", "code": "unknown_type", "detail": detail}))
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(lambda message: ws.send(message))
+
+    page.route_web_socket(re.compile(r".*/ws/widget/.*"), old_server)
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    ask = page.get_by_role("button", name="Talk to a human", exact=True)
+    ask.click()
+    expect(ask).to_be_hidden()
+    expect(page.get_by_text("Asking for a person")).to_have_count(0)
+    expect(page.get_by_role("alert")).to_have_count(0)  # nothing alarming shown
+    box = page.get_by_role("textbox", name="Message", exact=True)
+    expect(box).to_be_enabled()
+    assert errors == []
+
+
+def test_identity_attributes_of_the_script_tag_reach_the_socket_url(
+    live_platform: LivePlatform, context: BrowserContext, host_site: HostSite
+) -> None:
+    _bot, key = demo_bot(live_platform)
+    key.allowed_origins = [host_site.origin]
+    key.save(update_fields=["allowed_origins"])
+    tag = (
+        f'<script src="{live_platform.url}/static/widget/widget.js" data-key="{key.key}" '
+        'data-user-id="cust-42" data-user-hash="ab12"></script>'
+    )
+    page = context.new_page()
+    with page.expect_websocket() as caught:
+        page.goto(host_site.add(HOST_PAGE.format(head="", script=tag)))
+        page.get_by_role("button", name="Open chat", exact=True).click()
+    url = caught.value.url
+    assert url.startswith(live_platform.ws_url + "/ws/widget/?"), (
+        "the socket goes to the src's host"
+    )
+    assert f"key={key.key}" in url and "user_id=cust-42" in url and "user_hash=ab12" in url

@@ -525,6 +525,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     if (frame.code === "unknown_type" && match) {
       // This server does not have the feature yet: hide it quietly.
       state.unsupported.add(match[1]);
+      if (match[1] === "handoff.request") statusNote = "";
+      renderStatus();
       applyUnsupported();
       return;
     }

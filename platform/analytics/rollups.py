@@ -53,11 +53,15 @@ def mark_dirty(organization_id: int, moments: Iterable[datetime | None]) -> bool
 def refresh_dirty(limit: int = 500) -> int:
     """Recompute queued hours (oldest first); returns how many were done."""
     done = 0
+    days: set[tuple[int, datetime]] = set()
     for dirty in DirtyHour.objects.order_by("hour")[:limit]:
         # Removed before rebuilding: a write landing meanwhile marks the hour again.
         if DirtyHour.objects.filter(pk=dirty.pk).delete()[0]:
-            rebuild(dirty.organization_id, dirty.hour, dirty.hour + HOUR)
+            rebuild(dirty.organization_id, dirty.hour, dirty.hour + HOUR, topics=False)
+            days.add((dirty.organization_id, dirty.hour.replace(hour=0)))
             done += 1
+    for organization_id, day in sorted(days):
+        _rebuild_topics(organization_id, day, day + timedelta(days=1))
     return done
 
 
@@ -81,7 +85,7 @@ def _csat_model() -> Any:
         return None
 
 
-def rebuild(organization_id: int, start: datetime, end: datetime) -> None:
+def rebuild(organization_id: int, start: datetime, end: datetime, *, topics: bool = True) -> None:
     """Recompute all rollups attributed to hours in [start, end) of one organization."""
     rows: dict[tuple[int, datetime], dict[str, Any]] = defaultdict(dict)
     row: Any
@@ -222,7 +226,8 @@ def rebuild(organization_id: int, start: datetime, end: datetime) -> None:
             batch_size=2000,
         )
         _rebuild_gaps(organization_id, start, end)
-    _rebuild_topics(organization_id, start, end)
+    if topics:
+        _rebuild_topics(organization_id, start, end)
 
 
 def _histogram_rows(

@@ -1,5 +1,14 @@
-"""URLs of the analytics app."""
+"""URLs of the analytics app: the dashboard (mounted at /dashboard/)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from . import views
+
+app_name = "dashboard"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.overview, name="overview"),
+    path("topics/", views.topics, name="topics"),
+    path("feedback/", views.feedback, name="feedback"),
+    path("gaps/", views.gaps, name="gaps"),
+]

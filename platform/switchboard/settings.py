@@ -156,7 +156,7 @@ OPENAI_READ_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_READ_TIMEOUT", 60.0, 
 FETCH_ALLOW_HOSTS = config.env_list("SWITCHBOARD_FETCH_ALLOW_HOSTS", [])
 # Retrieval (docs/knowledge.md): cosine similarity below which nothing counts as relevant,
 # above which a FAQ question counts as the same question, and the HNSW search width.
-KNOWLEDGE_MIN_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_MIN_SIMILARITY", 0.45)
+KNOWLEDGE_MIN_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_MIN_SIMILARITY", 0.35)
 KNOWLEDGE_FAQ_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_FAQ_SIMILARITY", 0.85)
 KNOWLEDGE_EF_SEARCH = config.env_int(
     "SWITCHBOARD_KNOWLEDGE_EF_SEARCH", 100, minimum=10, maximum=1000

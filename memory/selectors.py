@@ -8,7 +8,11 @@ from .models import Conversation, Feedback, Message
 
 
 def messages_after(conversation: Conversation, seq: int) -> QuerySet[Message]:
-    return Message.objects.filter(conversation=conversation, seq__gt=seq).order_by("seq")
+    return (
+        Message.objects.filter(conversation=conversation, seq__gt=seq)
+        .select_related("author")
+        .order_by("seq")
+    )
 
 
 def feedback_by_message(conversation: Conversation, message_ids: list[int]) -> dict[int, str]:

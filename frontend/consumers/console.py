@@ -78,7 +78,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_discard(events.org_group(org_id), self.channel_name)
         await self.channel_layer.group_discard(events.user_group(self.user.pk), self.channel_name)
         await self._unwatch()
-        await database_sync_to_async(services.set_presence)(self.user, AgentPresence.Status.OFFLINE)
+        await database_sync_to_async(services.go_offline)(self.user.pk)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # The conversation group also carries events meant for the widget only; skip any

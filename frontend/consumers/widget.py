@@ -267,7 +267,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def message_stored(self, event: dict[str, Any]) -> None:
         message = await database_sync_to_async(
-            lambda: Message.objects.filter(pk=event["message_id"]).first()
+            lambda: Message.objects.select_related("author").filter(pk=event["message_id"]).first()
         )()
         if message is not None:
             await self._send_message(message)
@@ -298,7 +298,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if sent is None or offset > sent:
             # We missed the start (joined mid-reply, or a frame was dropped): resend the row.
             message = await database_sync_to_async(
-                lambda: Message.objects.filter(pk=message_id).first()
+                lambda: Message.objects.select_related("author").filter(pk=message_id).first()
             )()
             if message is not None:
                 await self._send_message(message)

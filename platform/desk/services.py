@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
+from accounts.models import Membership
 from desk import events
 from desk.models import AgentPresence, AuditEvent, Csat, Handoff, Note, OfflineMessage
 from memory.models import Conversation, Message
@@ -272,6 +273,15 @@ def add_note(agent: User, conversation_id: int, text: str) -> Note:
 def set_presence(agent: User, status: str) -> None:
     AgentPresence.objects.update_or_create(user=agent, defaults={"status": status})
     for org_id in org_ids_for_user(agent):
+        events.queue_changed(org_id)
+
+
+def go_offline(user_id: int) -> None:
+    """The agent's last console socket closed (the user may be gone already: no insert)."""
+    AgentPresence.objects.filter(user_id=user_id).update(status=AgentPresence.Status.OFFLINE)
+    for org_id in Membership.objects.filter(user_id=user_id).values_list(
+        "organization_id", flat=True
+    ):
         events.queue_changed(org_id)
 
 

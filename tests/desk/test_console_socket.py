@@ -1,0 +1,184 @@
+"""The console socket end to end: widget ↔ Postgres ↔ Redis ↔ console, real worker (SmolLM2)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from desk.models import Csat, Handoff, Note
+from memory.models import Conversation, Message
+from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
+from tests.desk.console_client import ConsoleClient
+from tests.desk.factories import make_agent
+from tests.widget_client import WidgetClient, is_final_reply
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def _wait(client: WidgetClient, predicate: Any, timeout: float = 60) -> list[dict[str, Any]]:
+    try:
+        return client.recv_until(predicate, timeout=timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out; frames so far: {client.frames[-12:]}") from None
+
+
+def _status(frame: dict[str, Any], status: str) -> bool:
+    return frame["type"] == "conversation.status" and frame["status"] == status
+
+
+def test_handoff_claim_reply_hand_back_resolve_and_csat_over_both_sockets(
+    live_platform: LivePlatform,
+) -> None:
+    bot = make_bot(max_tokens=32)
+    key = make_widget_key(bot)
+    agent = make_agent(bot.organization)
+    console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
+    assert console.recv()["type"] == "queue"
+    widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
+    widget.resume(0)
+    conversation_id = widget.hello["conversation_id"]
+
+    widget.send({"type": "handoff.request"})
+    waiting = _wait(widget, lambda f: _status(f, "waiting"))[-1]
+    assert waiting["position"] == 1 and waiting["offline"] is False
+    queue = console.recv_until(
+        lambda f: f["type"] == "queue" and any(c["id"] == conversation_id for c in f["waiting"])
+    )[-1]
+    assert queue["waiting"][0]["reason"] == "customer_asked"
+
+    assert console.act("watch", conversation_id=conversation_id)["type"] == "ok"
+    assert console.act("claim", conversation_id=conversation_id)["type"] == "ok"
+    joined = _wait(widget, lambda f: _status(f, "agent"))[-1]
+    assert joined["agent_name"] == agent.first_name
+
+    # Typing both ways; an internal note never reaches the widget.
+    console.act("typing", conversation_id=conversation_id, on=True)
+    assert _wait(widget, lambda f: f["type"] == "typing")[-1] == {
+        "type": "typing",
+        "who": "agent",
+        "on": True,
+        "seq": widget.frames[-1]["seq"],
+    }
+    widget.send({"type": "typing", "on": True})
+    assert console.recv_until(lambda f: f["type"] == "typing")[-1]["who"] == "customer"
+    assert console.act("note", conversation_id=conversation_id, text="VIP, be kind")["type"] == "ok"
+    console.recv_until(lambda f: f["type"] == "note")
+
+    answer = console.act(
+        "send", conversation_id=conversation_id, text="Hi, Ann here. How can I help?"
+    )
+    assert answer["type"] == "ok"
+    shown = _wait(widget, lambda f: f["type"] == "message" and f["message"]["role"] == "agent")
+    agent_message = shown[-1]["message"]
+    assert agent_message["text"] == "Hi, Ann here. How can I help?"
+    assert agent_message["author_name"] == agent.first_name
+
+    # While the agent owns it, the customer's message gets no bot reply.
+    widget.send({"type": "message", "client_id": "c1", "text": "My card was charged twice."})
+    _wait(widget, lambda f: f["type"] == "ack")
+    console.recv_until(lambda f: f["type"] == "message" and f["message"]["role"] == "user")
+
+    assert console.act("hand_back", conversation_id=conversation_id)["type"] == "ok"
+    _wait(widget, lambda f: _status(f, "bot"))
+    widget.send({"type": "message", "client_id": "c2", "text": "What are your opening hours?"})
+    reply = _wait(widget, is_final_reply, timeout=120)[-1]["message"]
+    assert reply["role"] == "bot" and reply["text"]
+
+    # Back to an agent (free text this time), then resolved: the widget is asked for CSAT.
+    widget.send({"type": "message", "client_id": "c3", "text": "Can I talk to a human please?"})
+    _wait(widget, lambda f: _status(f, "waiting"))
+    assert console.act("claim", conversation_id=conversation_id)["type"] == "ok"
+    assert console.act("resolve", conversation_id=conversation_id)["type"] == "ok"
+    frames = _wait(widget, lambda f: f["type"] == "csat.request")
+    assert any(_status(f, "resolved") for f in frames)
+    widget.send({"type": "csat", "score": 5, "comment": "Great help"})
+    assert _wait(widget, lambda f: f["type"] == "csat.saved")[-1]["score"] == 5
+
+    csat = Csat.objects.get(conversation_id=conversation_id)
+    assert (csat.score, csat.comment, csat.agent_id) == (5, "Great help", agent.pk)
+    conversation = Conversation.objects.get(pk=conversation_id)
+    assert conversation.status == "resolved"
+    assert not any(f["type"] == "note" or "VIP" in str(f) for f in widget.frames)
+    assert Note.objects.filter(conversation_id=conversation_id).count() == 1
+    roles = list(
+        Message.objects.filter(conversation_id=conversation_id).values_list("role", flat=True)
+    )
+    assert roles[:2] == ["agent", "user"] and "bot" in roles
+    # No bot reply to the message sent while the agent owned the conversation.
+    assert not Message.objects.filter(reply_to__client_id="c1").exists()
+    widget.close()
+    console.close()
+
+
+def test_handoff_summary_is_written_by_the_model_for_the_agent(
+    live_platform: LivePlatform,
+) -> None:
+    bot = make_bot(max_tokens=32)
+    key = make_widget_key(bot)
+    widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
+    widget.resume(0)
+    widget.send({"type": "message", "client_id": "m1", "text": "My card payment was declined."})
+    _wait(widget, is_final_reply, timeout=120)
+    widget.send({"type": "message", "client_id": "m2", "text": "I want to speak to an agent"})
+    _wait(widget, lambda f: _status(f, "waiting"), timeout=30)
+    deadline = time.monotonic() + 120
+    handoff = Handoff.objects.get(conversation_id=widget.hello["conversation_id"])
+    while handoff.summary_status in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        handoff.refresh_from_db()
+    assert handoff.summary_status == "done", handoff.summary_status
+    assert len(handoff.summary) > 20 and handoff.reason == "customer_asked"
+    # The customer never sees the summary.
+    assert not any(handoff.summary[:30] in str(f) for f in widget.frames)
+    widget.close()
+
+
+def test_takeover_while_the_bot_is_streaming_stops_the_reply(
+    live_platform: LivePlatform,
+) -> None:
+    bot = make_bot(max_tokens=400, temperature=0.7)
+    key = make_widget_key(bot)
+    agent = make_agent(bot.organization)
+    console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
+    widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
+    widget.resume(0)
+    conversation_id = widget.hello["conversation_id"]
+    widget.send(
+        {
+            "type": "message",
+            "client_id": "long",
+            "text": "Write a long, detailed essay about the history of banking in Europe.",
+        }
+    )
+    before = _wait(widget, lambda f: f["type"] == "reply.delta", timeout=120)
+    reply_id = before[-1]["message_id"]
+
+    assert console.act("claim", conversation_id=conversation_id)["type"] == "ok"
+    frames = _wait(widget, lambda f: _status(f, "agent"), timeout=30)
+    seen = "".join(f["text"] for f in before + frames if f["type"] == "reply.delta")
+    # Listen a while longer: the worker would still be generating (400 tokens).
+    after: list[dict[str, Any]] = []
+    end = time.monotonic() + 6
+    while time.monotonic() < end:
+        try:
+            after.append(widget.recv(timeout=max(0.1, end - time.monotonic())))
+        except TimeoutError:
+            break
+    assert not [f for f in after if f["type"] == "reply.delta"], after
+    bot_after = [f for f in after if f["type"] == "message" and f["message"]["role"] == "bot"]
+    assert all(f["message"]["status"] != "streaming" for f in bot_after)
+
+    reply = Message.objects.get(pk=reply_id)
+    assert reply.status == "final" and reply.error.startswith("stopped")
+    stored_then = reply.text
+    time.sleep(2)
+    reply.refresh_from_db()
+    assert reply.text == stored_then, "the worker kept writing after the takeover"
+    assert reply.completion_tokens is None  # the worker never finished it
+    # The customer saw (at most) the text stored at the cut; nothing beyond it.
+    assert stored_then.startswith(seen.strip()[: len(seen.strip())])
+    assert len(seen) > 0
+    widget.close()
+    console.close()

@@ -12,6 +12,7 @@ from accounts.models import Organization
 from bots.demo.knowledge import seed_demo_knowledge
 from bots.models import Bot, WidgetKey
 from bots.topics.demo import BANKING77, seed_demo_topics
+from desk.demo import seed_demo_desk
 
 DEMO_PERSONA = (
     "You are the support assistant of Acme Bank. Answer customers' questions about their "
@@ -59,6 +60,7 @@ class Command(BaseCommand):
             key.save(update_fields=["allowed_origins"])
         self.stdout.write(seed_demo_topics(bot, options["banking77"]))
         self.stdout.write(seed_demo_knowledge(bot))
+        self.stdout.write(seed_demo_desk(org, bot))
         self.stdout.write(
             f"demo bot {bot.pk}, widget key {key.key}, origins {', '.join(origins) or '-'}"
         )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+
+import numpy as np
 import pytest
 
 from bots.models import Bot
-from bots.topics import services
+from bots.topics import classifier, services
+from bots.topics.demo import BANKING77, banking77_topics
 from bots.topics.models import Example, TopicClassifier
+from memory.embeddings import embed
 from memory.models import Message
 from memory.services import open_conversation, record_user_message
 from tests.conftest import make_bot, new_visitor_id
@@ -121,3 +126,31 @@ def test_a_bot_without_topics_still_gets_sentiment_but_no_topic() -> None:
     message = customer_says(make_bot(), "This is useless, I am really angry")
     assert message.topic == "" and message.topic_confidence is None
     assert message.sentiment is not None and message.sentiment < -0.5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (BANKING77 / "test.csv").exists(), reason="no BANKING77 data")
+def test_labels_stored_through_pgvector_match_the_classifier_the_bench_measures() -> None:
+    train = banking77_topics(BANKING77)
+    intents = sorted(train)[:12]
+    bot = make_bot()
+    seed(bot, {name: train[name][:8] for name in intents})
+    with (BANKING77 / "test.csv").open(newline="") as handle:
+        queries = [r["text"] for r in csv.DictReader(handle) if r["category"] in intents][::10]
+
+    examples = list(
+        Example.objects.filter(bot=bot).order_by("pk").values_list("embedding", "topic__name")
+    )
+    vectors = np.asarray([vector for vector, _ in examples], dtype=np.float32)
+    names = [name for _, name in examples]
+    query_vectors = embed(queries)
+    expected = classifier.classify(
+        classifier.fit(vectors, names),
+        query_vectors,
+        *classifier.nearest(vectors, names, query_vectors),
+    )
+    for text, bench_label in zip(queries, expected, strict=True):
+        assert bench_label is not None
+        message = customer_says(bot, text)
+        assert message.topic == bench_label.topic, text
+        assert message.topic_confidence == pytest.approx(bench_label.confidence, abs=2e-3)

@@ -46,6 +46,13 @@ class PromptContext:
 def gather_context(conversation: Conversation, question: Message) -> PromptContext:
     """Everything the reply to `question` may use; each part isolated to this bot/contact in SQL."""
     from memory.knowledge.services import retrieve_for_prompt
+    from memory.longterm.selectors import recall
 
     knowledge = retrieve_for_prompt(conversation, question)
-    return PromptContext(sources=knowledge.sources, curated_answer=knowledge.curated_answer)
+    remembered = recall(conversation, question.text)
+    return PromptContext(
+        sources=knowledge.sources + remembered.sources,
+        memories=remembered.memories,
+        preferences=remembered.preferences,
+        curated_answer=knowledge.curated_answer,
+    )

@@ -43,6 +43,7 @@ def accept_customer_message(
     from bots.tasks import generate_reply
     from bots.topics.tasks import label_message
     from desk.services import hand_off_after_customer_message, reopen_if_resolved
+    from memory.longterm.tasks import after_customer_message
 
     with transaction.atomic():
         message, created = record_user_message(conversation, client_id, text)
@@ -56,6 +57,8 @@ def accept_customer_message(
                 conversation.pk, message
             ):
                 generate_reply.delay_on_commit(message.pk)
+            # Queued after the reply, so the `llm` queue answers first and remembers after.
+            after_customer_message(message.pk)
     return message, created
 
 

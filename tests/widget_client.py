@@ -5,16 +5,23 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 from websockets.sync.client import ClientConnection, connect
 
 
 class WidgetClient:
     def __init__(
-        self, ws_url: str, key: str, visitor: str, origin: str = "https://shop.example"
+        self,
+        ws_url: str,
+        key: str,
+        visitor: str,
+        origin: str = "https://shop.example",
+        identity: dict[str, str] | None = None,  # user_id + user_hash, or token
     ) -> None:
+        extra = "".join(f"&{name}={quote(value)}" for name, value in (identity or {}).items())
         self.conn: ClientConnection = connect(
-            f"{ws_url}/ws/widget/?key={key}&visitor={visitor}",
+            f"{ws_url}/ws/widget/?key={key}&visitor={visitor}{extra}",
             origin=origin,
             open_timeout=10,  # type: ignore[arg-type]
         )

@@ -66,3 +66,18 @@ class LlamaCppEngine(Engine):
                     yield piece
         except ValueError as exc:  # llama-cpp raises ValueError for context overflow
             raise EngineError(str(exc), permanent=True) from exc
+
+    def complete_json(
+        self, messages: list[ChatMessage], *, schema: dict[str, Any], max_tokens: int
+    ) -> str:
+        """One answer constrained by a JSON-schema grammar (used for memory extraction)."""
+        try:
+            result: Any = self._llm.create_chat_completion(
+                messages=list(messages),  # type: ignore[arg-type]
+                response_format={"type": "json_object", "schema": schema},
+                max_tokens=max_tokens,
+                temperature=0.0,
+            )
+        except ValueError as exc:
+            raise EngineError(str(exc), permanent=True) from exc
+        return str(result["choices"][0]["message"]["content"] or "")

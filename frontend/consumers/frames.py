@@ -71,6 +71,36 @@ class SendOfflineMessage:
     text: str
 
 
+@dataclass(frozen=True)
+class MemoryList:
+    pass
+
+
+@dataclass(frozen=True)
+class MemoryDelete:
+    """One of: a fact (`id`), a summary (`summary_id`), a preference, or everything (`all`)."""
+
+    item_id: int | None = None
+    summary_id: int | None = None
+    preference: str | None = None
+    everything: bool = False
+    messages: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryExport:
+    pass
+
+
+@dataclass(frozen=True)
+class SetPreferences:
+    values: dict[str, str]
+
+
+MemoryFrame = MemoryList | MemoryDelete | MemoryExport | SetPreferences
+PREFERENCE_FIELDS = ("language", "tone", "name", "channel")
+
+
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
 
@@ -83,6 +113,7 @@ Frame = (
     | Typing
     | SendCsat
     | SendOfflineMessage
+    | MemoryFrame
 )
 
 
@@ -165,6 +196,40 @@ def parse_frame(raw: str) -> Frame:
         if len(text) > settings.WIDGET_MAX_MESSAGE_CHARS:
             raise FrameError("too_long", "'text' is too long")
         return SendOfflineMessage(email=email.strip(), text=text.strip())
+    if kind in ("memory.list", "memory.delete", "memory.export", "preferences.set"):
+        return _memory_frame(str(kind), data)
     if kind is None:
         raise FrameError("missing_field", "frame has no 'type'")
     raise FrameError("unknown_type", f"unknown frame type {str(kind)[:40]!r}")
+
+
+def _memory_frame(kind: str, data: dict[str, Any]) -> MemoryFrame:
+    if kind == "memory.list":
+        return MemoryList()
+    if kind == "memory.export":
+        return MemoryExport()
+    if kind == "preferences.set":
+        values = {name: data[name] for name in PREFERENCE_FIELDS if name in data}
+        if not values:
+            raise FrameError("missing_field", "set at least one of " + ", ".join(PREFERENCE_FIELDS))
+        for name, value in values.items():
+            if not isinstance(value, str) or len(value) > 100:
+                raise FrameError("invalid_field", f"'{name}' must be a string of at most 100")
+        return SetPreferences(values=values)
+    if data.get("all") is True:
+        messages = data.get("messages", False)
+        if not isinstance(messages, bool):
+            raise FrameError("invalid_field", "'messages' must be true or false")
+        return MemoryDelete(everything=True, messages=messages)
+    if "id" in data:
+        return MemoryDelete(item_id=_int(data, "id"))
+    if "summary_id" in data:
+        return MemoryDelete(summary_id=_int(data, "summary_id"))
+    preference = data.get("preference")
+    if preference is not None:
+        if preference not in PREFERENCE_FIELDS:
+            raise FrameError(
+                "invalid_field", "'preference' must be one of " + ", ".join(PREFERENCE_FIELDS)
+            )
+        return MemoryDelete(preference=preference)
+    raise FrameError("missing_field", "give 'id', 'summary_id', 'preference' or 'all': true")

@@ -18,6 +18,8 @@ from desk import services as desk_services
 from desk.selectors import status_frame
 from memory import selectors
 from memory.frames import message_payload
+from memory.longterm.identity import IdentityClaim
+from memory.longterm.services import IdentityRejected, open_verified_conversation
 from memory.models import Conversation, Message
 from memory.services import NotFound, open_conversation, record_feedback
 from switchboard.realtime import conversation_group
@@ -26,6 +28,7 @@ from . import limits
 from .frames import (
     FrameError,
     HandoffRequest,
+    MemoryFrame,
     Ping,
     Resume,
     SendCsat,
@@ -35,11 +38,14 @@ from .frames import (
     Typing,
     parse_frame,
 )
+from .memory_frames import answer_memory_frame
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TOO_BIG = 1009
 CLOSE_FORBIDDEN = 4403
+CLOSE_UNVERIFIED = 4401  # an identity claim that is not signed with the bot's secret
+CLOSE_ERASED = 4410  # the customer erased everything, this conversation included
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -50,11 +56,20 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 @database_sync_to_async  # type: ignore[untyped-decorator]
-def _authorize(key: str, origin: str | None, visitor_id: str) -> Conversation | None:
+def _authorize(
+    key: str, origin: str | None, visitor_id: str, claim: IdentityClaim | None = None
+) -> Conversation | None:
     widget_key = WidgetKey.objects.select_related("bot").filter(key=key, revoked=False).first()
     if widget_key is None or not widget_key.allows_origin(origin):
         return None
+    if claim is not None:  # raises IdentityRejected unless signed with the bot's secret
+        return open_verified_conversation(widget_key.bot, visitor_id, claim)
     return open_conversation(widget_key.bot, visitor_id)
+
+
+def _identity_claim(query: dict[str, list[str]]) -> IdentityClaim | None:
+    fields = {name: (query.get(name) or [""])[0] for name in ("user_id", "user_hash", "token")}
+    return IdentityClaim(**fields) if any(fields.values()) else None
 
 
 class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -68,7 +83,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         origin = _header(self.scope, b"origin")
         conversation = None
         if key and VISITOR_ID.match(visitor_id):
-            conversation = await _authorize(key, origin, visitor_id)
+            try:
+                conversation = await _authorize(key, origin, visitor_id, _identity_claim(query))
+            except IdentityRejected:
+                # Accepted only to say why: the widget can drop the claim and go anonymous.
+                await self.accept()
+                await self.close(code=CLOSE_UNVERIFIED)
+                return
         if conversation is None:
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets a 403
             return
@@ -166,11 +187,21 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await self.on_csat(frame)
             elif isinstance(frame, SendOfflineMessage):
                 await self.on_offline_message(frame)
+            elif isinstance(frame, MemoryFrame):
+                await self.on_memory_frame(frame)
         except FrameError as error:
             reply: dict[str, Any] = {"type": "error", "code": error.code, "detail": error.detail}
             if error.client_id:
                 reply["client_id"] = error.client_id
             await self._send(reply)
+
+    async def on_memory_frame(self, frame: MemoryFrame) -> None:
+        reply, erased = await database_sync_to_async(answer_memory_frame)(
+            self.conversation.contact_id, frame
+        )
+        await self._send(reply)
+        if erased:
+            await self.close(code=CLOSE_ERASED)
 
     async def on_message(self, frame: SendMessage) -> None:
         verdict = await limits.take_message_token(

@@ -1,1 +1,110 @@
-"""Models of the longterm app."""
+"""Per-customer long-term memory: facts, preferences, conversation summaries, identity secrets.
+
+Everything here hangs off a Contact (cascade): erasing a contact erases its memory. Facts and
+summaries carry their embedding (all-MiniLM-L6-v2, 384 dimensions) for recall at reply time.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from pgvector.django import VectorField
+
+from memory.embeddings import DIMENSIONS
+
+
+def new_identity_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class BotIdentity(models.Model):
+    """The secret a host site signs its logged-in users with (HMAC user hash or HS256 JWT)."""
+
+    bot = models.OneToOneField("bots.Bot", on_delete=models.CASCADE, related_name="identity")
+    secret = models.CharField(max_length=200, default=new_identity_secret)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"identity secret of {self.bot}"
+
+
+class Origin(models.TextChoices):
+    EXPLICIT = "explicit", "Set by the customer"
+    RULE = "rule", "Learned by a rule"
+    MODEL = "model", "Learned by the model"
+
+
+class MemoryItem(models.Model):
+    """One durable fact the customer stated; one row per key, so a changed fact replaces the old."""
+
+    contact = models.ForeignKey(
+        "memory.Contact", on_delete=models.CASCADE, related_name="memory_items"
+    )
+    key = models.CharField(max_length=40)  # plan, card, city, employer …
+    value = models.CharField(max_length=200)
+    text = models.CharField(max_length=300, help_text="The fact as a sentence, for the prompt.")
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+    source_message = models.ForeignKey(
+        "memory.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    embedding = VectorField(dimensions=DIMENSIONS, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "key"], name="memory_item_one_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Preference(models.Model):
+    """language, tone, name, channel: set in the widget (explicit) or learned; explicit wins."""
+
+    class Name(models.TextChoices):
+        LANGUAGE = "language"
+        TONE = "tone"
+        NAME = "name"
+        CHANNEL = "channel"
+
+    contact = models.ForeignKey(
+        "memory.Contact", on_delete=models.CASCADE, related_name="preferences"
+    )
+    name = models.CharField(max_length=20, choices=Name.choices)
+    value = models.CharField(max_length=100)
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+    source_message = models.ForeignKey(
+        "memory.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "name"], name="preference_one_per_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.value}"
+
+
+class ConversationSummary(models.Model):
+    """What an ended conversation was about, written by the model, for later chats to recall."""
+
+    conversation = models.OneToOneField(
+        "memory.Conversation", on_delete=models.CASCADE, related_name="summary"
+    )
+    contact = models.ForeignKey(
+        "memory.Contact", on_delete=models.CASCADE, related_name="conversation_summaries"
+    )
+    text = models.TextField()
+    through_seq = models.PositiveBigIntegerField(help_text="The last message summarised.")
+    embedding = VectorField(dimensions=DIMENSIONS, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"summary of {self.conversation_id}"

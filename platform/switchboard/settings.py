@@ -112,6 +112,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {
     "bots.tasks.generate_reply": {"queue": "llm"},
+    "memory.longterm.tasks.remember_from_message": {"queue": "embeddings"},
+    "memory.longterm.tasks.extract_facts_with_model": {"queue": "llm"},
+    "memory.longterm.tasks.summarise_conversation": {"queue": "llm"},
     "desk.tasks.summarize_handoff": {"queue": "llm"},
     "desk.tasks.draft_reply": {"queue": "llm"},
     "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
@@ -127,6 +130,10 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"sweep_recent": True},
     },
     "requeue-webhooks": {"task": "api.tasks.requeue_due_deliveries", "schedule": 60.0},
+    "summarise-ended-conversations": {
+        "task": "memory.longterm.tasks.summarise_ended_conversations",
+        "schedule": 60.0,
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
@@ -165,6 +172,18 @@ KNOWLEDGE_EF_SEARCH = config.env_int(
 # Webhooks (platform/api/webhooks.py): retry n waits base * 2**(n-1) s, capped at an hour.
 WEBHOOK_RETRY_BASE_S = config.env_float("SWITCHBOARD_WEBHOOK_RETRY_BASE_S", 10.0, minimum=0.1)
 WEBHOOK_MAX_ATTEMPTS = config.env_int("SWITCHBOARD_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+
+# Long-term memory (docs/memory.md): a conversation idle this long counts as ended and is
+# summarised; recall puts at most this many facts / past chats in a prompt, past chats only
+# above this cosine similarity to the question.
+LONGTERM_IDLE_MINUTES = config.env_int("SWITCHBOARD_MEMORY_IDLE_MINUTES", 30, minimum=1)
+LONGTERM_RECALL_FACTS = config.env_int("SWITCHBOARD_MEMORY_RECALL_FACTS", 5, minimum=0)
+LONGTERM_RECALL_CONVERSATIONS = config.env_int("SWITCHBOARD_MEMORY_RECALL_CHATS", 2, minimum=0)
+LONGTERM_MIN_SIMILARITY = config.env_float("SWITCHBOARD_MEMORY_MIN_SIMILARITY", 0.35)
+# Model fact extraction (grammar-constrained JSON on the `llm` queue); the GGUF it uses
+# (blank: the bundled SmolLM2).
+LONGTERM_MODEL_EXTRACTION = config.env_bool("SWITCHBOARD_MEMORY_MODEL_EXTRACTION", True)
+LONGTERM_EXTRACTION_MODEL = config.env_str("SWITCHBOARD_MEMORY_EXTRACTION_MODEL")
 
 WIDGET_MAX_FRAME_BYTES = 64 * 1024
 WIDGET_MAX_MESSAGE_CHARS = config.env_int("SWITCHBOARD_MAX_MESSAGE_CHARS", 4000, minimum=1)

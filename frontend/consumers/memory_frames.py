@@ -1,0 +1,43 @@
+"""The widget's "What we remember" frames (docs/protocol.md): one call per frame, one answer.
+
+Everything acts on the socket's own contact: an anonymous visitor's, or a verified user's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memory.longterm import selectors, services
+from memory.models import Contact
+
+from .frames import FrameError, MemoryDelete, MemoryExport, MemoryFrame, MemoryList, SetPreferences
+
+
+def answer_memory_frame(contact_id: int, frame: MemoryFrame) -> tuple[dict[str, Any], bool]:
+    """(the frame to send, whether the contact was erased and the socket must close)."""
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        return {"type": "memory", "items": [], "preferences": {}, "summaries": []}, True
+    if isinstance(frame, MemoryExport):
+        return {"type": "memory.export", "data": selectors.export_contact(contact_id)}, False
+    if isinstance(frame, SetPreferences):
+        try:
+            services.set_preferences(contact, frame.values)
+        except services.InvalidPreference as error:
+            raise FrameError("invalid_field", error.detail) from None
+    elif isinstance(frame, MemoryDelete):
+        if frame.everything:
+            services.forget_everything(contact, messages=frame.messages)
+            if frame.messages:
+                return {"type": "memory", "items": [], "preferences": {}, "summaries": []}, True
+        elif frame.item_id is not None:
+            if not services.forget_item(contact, frame.item_id):
+                raise FrameError("not_found", "no such memory item")
+        elif frame.summary_id is not None:
+            if not services.forget_summary(contact, frame.summary_id):
+                raise FrameError("not_found", "no such conversation summary")
+        elif frame.preference is not None:
+            services.forget_preference(contact, frame.preference)
+    else:
+        assert isinstance(frame, MemoryList)
+    return {"type": "memory", **selectors.memory_listing(contact_id)}, False

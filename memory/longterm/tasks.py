@@ -1,0 +1,51 @@
+"""Long-term memory tasks: fetch by id, call the service.
+
+Rules and embeddings run on `embeddings`; anything that calls the model (fact extraction,
+summaries) on `llm`, behind the replies queued before it.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)  # type: ignore[untyped-decorator]
+def remember_from_message(message_id: int) -> None:
+    services.remember_from_message(message_id)
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.LLM_SOFT_TIME_LIMIT,
+    time_limit=settings.LLM_HARD_TIME_LIMIT,
+)
+def extract_facts_with_model(message_id: int) -> None:
+    services.extract_facts_with_model(message_id)
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.LLM_SOFT_TIME_LIMIT,
+    time_limit=settings.LLM_HARD_TIME_LIMIT,
+)
+def summarise_conversation(conversation_id: int) -> None:
+    services.summarise_conversation(conversation_id)
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=30, time_limit=60)  # type: ignore[untyped-decorator]
+def summarise_ended_conversations() -> None:
+    """Periodic (beat): queue a summary for each resolved or idle, unsummarised conversation."""
+    for conversation_id in services.ended_conversations_to_summarise():
+        summarise_conversation.delay(conversation_id)
+
+
+def after_customer_message(message_id: int) -> None:
+    """Queue the memory work for a new customer message (call inside the storing transaction)."""
+    remember_from_message.delay_on_commit(message_id)
+    if settings.LONGTERM_MODEL_EXTRACTION:
+        extract_facts_with_model.delay_on_commit(message_id)

@@ -1,0 +1,139 @@
+"""Forgetting and export: erasure leaves no row of the contact behind in any app's table, and
+the export holds everything about the contact and nothing about anyone else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.apps import apps
+from django.db import models
+from django.db.models.functions import Cast
+
+from memory.longterm import services
+from memory.longterm.models import ConversationSummary, MemoryItem, Origin, Preference
+from memory.longterm.selectors import export_contact
+from memory.models import Contact, Conversation, Feedback, Message
+from memory.services import record_feedback
+from tests.conftest import make_bot
+
+from .factories import reply, resolve, say, visitor_conversation
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def stored_contact(bot: object, canary: str) -> Contact:
+    """A contact with a fact, a learned and an explicit preference, a summary, messages and
+    feedback, every text carrying `canary`."""
+    conversation = visitor_conversation(bot)  # type: ignore[arg-type]
+    said = say(conversation, f"My name is {canary}. I'm on the Premium plan, my card is stuck.")
+    answer = reply(conversation, said, f"Sorry {canary}, I have unblocked your card.")
+    record_feedback(conversation.contact, answer.pk, "helpful", f"thanks from {canary}")
+    services.remember_from_message(said.pk)
+    services.remember_fact(conversation.contact, "city", canary, origin=Origin.MODEL, source=said)
+    services.set_preferences(conversation.contact, {"tone": "brief", "channel": "email"})
+    resolve(conversation)
+    # Written directly (the model's summaries are tested in test_recall): this test is about
+    # which rows exist, and a model call per contact would only make it slow.
+    ConversationSummary.objects.create(
+        conversation=conversation,
+        contact=conversation.contact,
+        text=f"The customer {canary} had a stuck card; the bot unblocked it.",
+        through_seq=conversation.last_seq,
+        embedding=services._embed([f"stuck card of {canary}"])[0],
+    )
+    return conversation.contact
+
+
+def rows_of(contact: Contact, canary: str) -> list[str]:
+    """Every row in every installed model that references the contact (or its conversations
+    and messages) or contains the canary text."""
+    conversation_ids = set(
+        Conversation.objects.filter(contact=contact).values_list("pk", flat=True)
+    )
+    message_ids = set(
+        Message.objects.filter(conversation__contact=contact).values_list("pk", flat=True)
+    )
+    owned = {Contact: {contact.pk}, Conversation: conversation_ids, Message: message_ids}
+    found = []
+    for model in apps.get_models():
+        manager = model._default_manager
+        for field in model._meta.concrete_fields:
+            if isinstance(field, models.ForeignKey) and field.related_model in owned:
+                ids = owned[field.related_model]  # type: ignore[index]
+                if ids and manager.filter(**{f"{field.name}__in": ids}).exists():
+                    found.append(f"{model._meta.label}.{field.name}")
+            elif isinstance(field, models.CharField | models.TextField | models.JSONField):
+                as_text = manager.annotate(_text=Cast(field.name, models.TextField()))
+                if as_text.filter(_text__icontains=canary).exists():
+                    found.append(f"{model._meta.label}.{field.name} has the canary")
+        if model is Contact and manager.filter(pk=contact.pk).exists():
+            found.append("memory.Contact row")
+    return found
+
+
+def test_erasing_everything_leaves_no_row_of_the_contact_in_any_table() -> None:
+    bot = make_bot()
+    erased = stored_contact(bot, "Kestrelwyn")
+    kept = stored_contact(bot, "Pelicanor")
+    assert rows_of(erased, "Kestrelwyn"), "the scan must see the contact before erasure"
+
+    services.forget_everything(erased, messages=True)
+
+    assert rows_of(erased, "Kestrelwyn") == []
+    # The other customer of the same bot keeps everything.
+    assert MemoryItem.objects.filter(contact=kept).count() == 2
+    assert Preference.objects.filter(contact=kept).count() == 3
+    assert ConversationSummary.objects.filter(contact=kept).count() == 1
+    assert Feedback.objects.filter(contact=kept).count() == 1
+    assert Message.objects.filter(conversation__contact=kept).count() == 2
+
+
+def test_forgetting_memory_keeps_the_chat_but_no_fact_summary_or_preference() -> None:
+    bot = make_bot()
+    contact = stored_contact(bot, "Kestrelwyn")
+    services.forget_everything(contact, messages=False)
+    assert not MemoryItem.objects.filter(contact=contact).exists()
+    assert not Preference.objects.filter(contact=contact).exists()
+    assert not ConversationSummary.objects.filter(contact=contact).exists()
+    assert Message.objects.filter(conversation__contact=contact).count() == 2
+
+
+def test_forgetting_one_item_needs_it_to_be_the_contacts_own() -> None:
+    bot = make_bot()
+    mine = stored_contact(bot, "Kestrelwyn")
+    theirs = stored_contact(bot, "Pelicanor")
+    their_item = MemoryItem.objects.filter(contact=theirs).first()
+    assert their_item is not None
+    assert services.forget_item(mine, their_item.pk) is False
+    assert MemoryItem.objects.filter(pk=their_item.pk).exists()
+    my_item = MemoryItem.objects.get(contact=mine, key="plan")
+    assert services.forget_item(mine, my_item.pk) is True
+    assert list(MemoryItem.objects.filter(contact=mine).values_list("key", flat=True)) == ["city"]
+
+
+def test_the_export_holds_everything_of_the_contact_and_nothing_of_another() -> None:
+    bot = make_bot()
+    contact = stored_contact(bot, "Kestrelwyn")
+    other = stored_contact(bot, "Pelicanor")
+
+    data = export_contact(contact.pk)
+    text = json.dumps(data)
+    assert "Pelicanor" not in text and other.visitor_id not in text
+    for item in MemoryItem.objects.filter(contact=contact):
+        assert item.text in text
+    for summary in ConversationSummary.objects.filter(contact=contact):
+        assert summary.text in text
+    assert data["preferences"] == {
+        "channel": {"value": "email", "origin": "explicit"},
+        "name": {"value": "Kestrelwyn", "origin": "rule"},
+        "tone": {"value": "brief", "origin": "explicit"},
+    }
+    messages = [m["text"] for c in data["conversations"] for m in c["messages"]]
+    assert messages == list(
+        Message.objects.filter(conversation__contact=contact)
+        .order_by("seq")
+        .values_list("text", flat=True)
+    )
+    assert [f["comment"] for f in data["feedback"]] == ["thanks from Kestrelwyn"]
+    assert data["contact"]["visitor_id"] == contact.visitor_id

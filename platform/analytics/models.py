@@ -30,8 +30,6 @@ class HourlyRollup(models.Model):
     csat_count = models.PositiveIntegerField(default=0)
     sentiment_sum = models.FloatField(default=0.0)
     sentiment_count = models.PositiveIntegerField(default=0)
-    ttft_hist = models.JSONField(default=dict, help_text="{bucket: count}")
-    total_hist = models.JSONField(default=dict, help_text="{bucket: count}")
 
     class Meta:
         constraints = [
@@ -41,6 +39,45 @@ class HourlyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot_id} @ {self.hour:%Y-%m-%d %H}h"
+
+
+class DailyRollup(models.Model):
+    """The hourly counts summed per UTC day, plus the day's latency histograms.
+
+    Dashboard ranges are whole days, so the figures read a few hundred of these rows;
+    the hourly rows remain for the hour-of-day chart.
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    conversations = models.PositiveIntegerField(default=0)
+    contained = models.PositiveIntegerField(default=0)
+    handoffs = models.PositiveIntegerField(default=0)
+    user_messages = models.PositiveIntegerField(default=0)
+    bot_messages = models.PositiveIntegerField(default=0)
+    agent_messages = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0)
+    no_knowledge = models.PositiveIntegerField(default=0)
+    helpful = models.PositiveIntegerField(default=0)
+    not_helpful = models.PositiveIntegerField(default=0)
+    csat_sum = models.PositiveIntegerField(default=0)
+    csat_count = models.PositiveIntegerField(default=0)
+    sentiment_sum = models.FloatField(default=0.0)
+    sentiment_count = models.PositiveIntegerField(default=0)
+    ttft_hist = models.JSONField(default=dict, help_text="{bucket: count}, see buckets.py")
+    total_hist = models.JSONField(default=dict, help_text="{bucket: count}, see buckets.py")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "day"], name="daily_rollup_unique"),
+        ]
+        indexes = [models.Index(fields=["organization", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} @ {self.day}"
 
 
 class AgentHourlyRollup(models.Model):
@@ -76,6 +113,8 @@ class TopicDailyRollup(models.Model):
     questions = models.PositiveIntegerField(default=0)
     sentiment_sum = models.FloatField(default=0.0)
     sentiment_count = models.PositiveIntegerField(default=0)
+    gaps_no_knowledge = models.PositiveIntegerField(default=0)
+    gaps_not_helpful = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -107,7 +146,10 @@ class KnowledgeGap(models.Model):
     asked_at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "asked_at"])]
+        indexes = [
+            models.Index(fields=["organization", "asked_at"]),
+            models.Index(fields=["organization", "topic", "-asked_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.text[:40]}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.apps import apps
@@ -22,9 +22,32 @@ from django.utils import timezone
 from memory.models import Conversation, Feedback, Message
 
 from .buckets import bucket_sql
-from .models import AgentHourlyRollup, DirtyHour, HourlyRollup, KnowledgeGap, TopicDailyRollup
+from .models import (
+    AgentHourlyRollup,
+    DailyRollup,
+    DirtyHour,
+    HourlyRollup,
+    KnowledgeGap,
+    TopicDailyRollup,
+)
 
 HOUR = timedelta(hours=1)
+DAILY_SUMS = (
+    "conversations",
+    "contained",
+    "handoffs",
+    "user_messages",
+    "bot_messages",
+    "agent_messages",
+    "tokens",
+    "no_knowledge",
+    "helpful",
+    "not_helpful",
+    "csat_sum",
+    "csat_count",
+    "sentiment_sum",
+    "sentiment_count",
+)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -57,11 +80,11 @@ def refresh_dirty(limit: int = 500) -> int:
     for dirty in DirtyHour.objects.order_by("hour")[:limit]:
         # Removed before rebuilding: a write landing meanwhile marks the hour again.
         if DirtyHour.objects.filter(pk=dirty.pk).delete()[0]:
-            rebuild(dirty.organization_id, dirty.hour, dirty.hour + HOUR, topics=False)
+            rebuild(dirty.organization_id, dirty.hour, dirty.hour + HOUR, days=False)
             days.add((dirty.organization_id, dirty.hour.replace(hour=0)))
             done += 1
     for organization_id, day in sorted(days):
-        _rebuild_topics(organization_id, day, day + timedelta(days=1))
+        _rebuild_days(organization_id, day, day + timedelta(days=1))
     return done
 
 
@@ -85,7 +108,7 @@ def _csat_model() -> Any:
         return None
 
 
-def rebuild(organization_id: int, start: datetime, end: datetime, *, topics: bool = True) -> None:
+def rebuild(organization_id: int, start: datetime, end: datetime, *, days: bool = True) -> None:
     """Recompute all rollups attributed to hours in [start, end) of one organization."""
     rows: dict[tuple[int, datetime], dict[str, Any]] = defaultdict(dict)
     row: Any
@@ -145,10 +168,6 @@ def rebuild(organization_id: int, start: datetime, end: datetime, *, topics: boo
         row["tokens"] = row["tokens"] or 0
         row["sentiment_sum"] = row["sentiment_sum"] or 0.0
         rows[key].update(row)
-
-    for column, field in (("ttft_ms", "ttft_hist"), ("total_ms", "total_hist")):
-        for bot_id, hour, bucket, count in _histogram_rows(organization_id, start, end, column):
-            rows[(bot_id, hour)].setdefault(field, {})[str(bucket)] = count
 
     for row in (
         Feedback.objects.filter(message__conversation__organization_id=organization_id, **window)
@@ -226,16 +245,17 @@ def rebuild(organization_id: int, start: datetime, end: datetime, *, topics: boo
             batch_size=2000,
         )
         _rebuild_gaps(organization_id, start, end)
-    if topics:
-        _rebuild_topics(organization_id, start, end)
+    if days:
+        _rebuild_days(organization_id, start, end)
 
 
 def _histogram_rows(
     organization_id: int, start: datetime, end: datetime, column: str
-) -> list[tuple[int, datetime, int, int]]:
+) -> list[tuple[int, date, int, int]]:
+    """(bot, UTC day, bucket, count) of final replies' latencies in [start, end)."""
     assert column in ("ttft_ms", "total_ms")
     sql = f"""
-        SELECT c.bot_id, date_trunc('hour', m.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+        SELECT c.bot_id, (m.created_at AT TIME ZONE 'UTC')::date,
                {bucket_sql("m." + column)} AS bucket, COUNT(*)
         FROM memory_message m JOIN memory_conversation c ON c.id = m.conversation_id
         WHERE c.organization_id = %s AND m.created_at >= %s AND m.created_at < %s
@@ -288,11 +308,44 @@ def _rebuild_gaps(organization_id: int, start: datetime, end: datetime) -> None:
     )
 
 
-def _rebuild_topics(organization_id: int, start: datetime, end: datetime) -> None:
-    """Topic rollups are daily: recompute every whole day [start, end) touches."""
+def _rebuild_days(organization_id: int, start: datetime, end: datetime) -> None:
+    """Daily rollups and topics: recompute every whole UTC day [start, end) touches."""
     first = start.replace(hour=0, minute=0, second=0, microsecond=0)
     last = floor_hour(end - timedelta(microseconds=1)).replace(hour=0) + timedelta(days=1)
-    rows = (
+    _rebuild_daily(organization_id, first, last)
+    _rebuild_topics(organization_id, first, last)
+
+
+def _rebuild_daily(organization_id: int, first: datetime, last: datetime) -> None:
+    days: dict[tuple[int, date], dict[str, Any]] = defaultdict(dict)
+    for row in (
+        HourlyRollup.objects.filter(organization_id=organization_id, hour__gte=first, hour__lt=last)
+        .annotate(day=TruncDate("hour"))
+        .values("bot_id", "day")
+        .annotate(**{field: Sum(field) for field in DAILY_SUMS})
+    ):
+        values: dict[str, Any] = dict(row)
+        days[(values.pop("bot_id"), values.pop("day"))].update(values)
+    for column, field in (("ttft_ms", "ttft_hist"), ("total_ms", "total_hist")):
+        for bot_id, day, bucket, count in _histogram_rows(organization_id, first, last, column):
+            days[(bot_id, day)].setdefault(field, {})[str(bucket)] = count
+    with transaction.atomic():
+        DailyRollup.objects.filter(
+            organization_id=organization_id, day__gte=first.date(), day__lt=last.date()
+        ).delete()
+        DailyRollup.objects.bulk_create(
+            [
+                DailyRollup(organization_id=organization_id, bot_id=bot_id, day=day, **values)
+                for (bot_id, day), values in days.items()
+            ],
+            batch_size=2000,
+        )
+
+
+def _rebuild_topics(organization_id: int, first: datetime, last: datetime) -> None:
+    """Questions, sentiment and knowledge gaps per (bot, day, topic)."""
+    topics: dict[tuple[int, date, str], dict[str, Any]] = defaultdict(dict)
+    for row in (
         Message.objects.filter(
             conversation__organization_id=organization_id,
             role=Message.Role.USER,
@@ -306,7 +359,26 @@ def _rebuild_topics(organization_id: int, start: datetime, end: datetime) -> Non
             sentiment_sum=Sum("sentiment"),
             sentiment_count=Count("sentiment"),
         )
-    )
+    ):
+        topics[(row["bot_id"], row["day"], row["topic"] or "")].update(
+            questions=row["questions"],
+            sentiment_sum=row["sentiment_sum"] or 0.0,
+            sentiment_count=row["sentiment_count"],
+        )
+    for gap in (
+        KnowledgeGap.objects.filter(
+            organization_id=organization_id, asked_at__gte=first, asked_at__lt=last
+        )
+        .annotate(day=TruncDate("asked_at"))
+        .values("bot_id", "day", "topic")
+        .annotate(
+            no_knowledge=Count("id", filter=Q(reason=KnowledgeGap.Reason.NO_KNOWLEDGE)),
+            not_helpful=Count("id", filter=Q(reason=KnowledgeGap.Reason.NOT_HELPFUL)),
+        )
+    ):
+        topics[(gap["bot_id"], gap["day"], gap["topic"] or "")].update(
+            gaps_no_knowledge=gap["no_knowledge"], gaps_not_helpful=gap["not_helpful"]
+        )
     with transaction.atomic():
         TopicDailyRollup.objects.filter(
             organization_id=organization_id, day__gte=first.date(), day__lt=last.date()
@@ -314,15 +386,9 @@ def _rebuild_topics(organization_id: int, start: datetime, end: datetime) -> Non
         TopicDailyRollup.objects.bulk_create(
             [
                 TopicDailyRollup(
-                    organization_id=organization_id,
-                    bot_id=row["bot_id"],
-                    day=row["day"],
-                    topic=row["topic"] or "",
-                    questions=row["questions"],
-                    sentiment_sum=row["sentiment_sum"] or 0.0,
-                    sentiment_count=row["sentiment_count"],
+                    organization_id=organization_id, bot_id=bot_id, day=day, topic=topic, **values
                 )
-                for row in rows
+                for (bot_id, day, topic), values in topics.items()
             ],
             batch_size=2000,
         )

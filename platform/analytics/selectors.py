@@ -10,14 +10,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import ExtractHour, TruncDate
+from django.db.models import F, QuerySet, Sum
+from django.db.models.functions import ExtractHour
 
 from bots.models import Bot
 from memory.models import Feedback
 
 from . import buckets
-from .models import AgentHourlyRollup, HourlyRollup, KnowledgeGap, TopicDailyRollup
+from .models import AgentHourlyRollup, DailyRollup, HourlyRollup, KnowledgeGap, TopicDailyRollup
 
 SUMMED = (
     "conversations",
@@ -50,6 +50,11 @@ def _hourly(org_id: int, start: date, end: date, bot_id: int | None) -> QuerySet
     return rows.filter(bot_id=bot_id) if bot_id is not None else rows
 
 
+def _daily(org_id: int, start: date, end: date, bot_id: int | None) -> QuerySet[DailyRollup]:
+    rows = DailyRollup.objects.filter(organization_id=org_id, day__gte=start, day__lte=end)
+    return rows.filter(bot_id=bot_id) if bot_id is not None else rows
+
+
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -73,14 +78,14 @@ def _derive(totals: dict[str, Any], ttft: dict[int, int], total: dict[int, int])
 
 
 def summary(org_id: int, start: date, end: date, bot_id: int | None = None) -> dict[str, Any]:
-    rows = _hourly(org_id, start, end, bot_id)
+    rows = _daily(org_id, start, end, bot_id)
     totals = rows.aggregate(**{key: Sum(key) for key in SUMMED})
     hists = list(rows.values_list("ttft_hist", "total_hist"))
     return _derive(totals, buckets.merge(h[0] for h in hists), buckets.merge(h[1] for h in hists))
 
 
 def per_bot(org_id: int, start: date, end: date) -> list[dict[str, Any]]:
-    rows = _hourly(org_id, start, end, None)
+    rows = _daily(org_id, start, end, None)
     names = dict(Bot.objects.filter(organization_id=org_id).values_list("id", "name"))
     totals: dict[int, dict[str, Any]] = {
         row["bot_id"]: dict(row)
@@ -136,8 +141,7 @@ def per_agent(org_id: int, start: date, end: date) -> list[dict[str, Any]]:
 def daily(org_id: int, start: date, end: date, bot_id: int | None = None) -> list[dict[str, Any]]:
     """Per day: conversations, messages, sentiment average (for the trend charts)."""
     rows = (
-        _hourly(org_id, start, end, bot_id)
-        .annotate(day=TruncDate("hour"))
+        _daily(org_id, start, end, bot_id)
         .values("day")
         .annotate(
             conversations=Sum("conversations"),
@@ -238,19 +242,19 @@ def topic_trend(
 def knowledge_gaps(
     org_id: int, start: date, end: date, bot_id: int | None = None, examples: int = 3
 ) -> list[dict[str, Any]]:
+    """Gap counts per topic from the topic rollups; the latest few questions of each."""
+    groups = (
+        _topics(org_id, start, end, bot_id)
+        .values("topic")
+        .annotate(no_knowledge=Sum("gaps_no_knowledge"), not_helpful=Sum("gaps_not_helpful"))
+        .annotate(questions=F("no_knowledge") + F("not_helpful"))
+        .filter(questions__gt=0)
+        .order_by("-questions", "topic")[:50]
+    )
     low, high = bounds(start, end)
     gaps = KnowledgeGap.objects.filter(organization_id=org_id, asked_at__gte=low, asked_at__lt=high)
     if bot_id is not None:
         gaps = gaps.filter(bot_id=bot_id)
-    groups = (
-        gaps.values("topic")
-        .annotate(
-            questions=Count("id"),
-            no_knowledge=Count("id", filter=Q(reason=KnowledgeGap.Reason.NO_KNOWLEDGE)),
-            not_helpful=Count("id", filter=Q(reason=KnowledgeGap.Reason.NOT_HELPFUL)),
-        )
-        .order_by("-questions", "topic")[:50]
-    )
     out = []
     for group in groups:
         sample = gaps.filter(topic=group["topic"]).order_by("-asked_at")[:examples]
@@ -260,7 +264,7 @@ def knowledge_gaps(
                 "questions": group["questions"],
                 "no_knowledge": group["no_knowledge"],
                 "not_helpful": group["not_helpful"],
-                "examples": [gap.text for gap in sample],
+                "examples": [gap.text for gap in sample.only("text")],
             }
         )
     return out

@@ -7,8 +7,11 @@ produces one reply, and a worker that lost its lease can no longer write or publ
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -68,6 +71,34 @@ class Claim:
     token: str
 
 
+# A lease token names its holder (host hash + pid + random), so an attempt redelivered after
+# the holder was killed takes over at once instead of waiting out the lease.
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]  # noqa: S324 - not security
+
+
+def _new_token() -> str:
+    return f"{_HOST}{os.getpid():08x}{uuid.uuid4().hex[:16]}"
+
+
+def holder_is_dead(token: str) -> bool:
+    """True only when the lease holder was a process on this machine that no longer exists."""
+    if len(token) != 32 or not token.startswith(_HOST):
+        return False
+    try:
+        pid = int(token[8:16], 16)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class Busy(Exception):
     """Another live worker holds the reply's lease; try again after `retry_in` seconds."""
 
@@ -78,7 +109,7 @@ class Busy(Exception):
 def claim_reply(user_message_id: int) -> Claim | None:
     """Take the right to generate this message's reply; None when there is nothing to do."""
     now = timezone.now()
-    token = uuid.uuid4().hex
+    token = _new_token()
     with transaction.atomic():
         user = (
             Message.objects.select_for_update()
@@ -106,7 +137,7 @@ def claim_reply(user_message_id: int) -> Claim | None:
             return Claim(reply, token)
         if reply.status in (Message.Status.FINAL, Message.Status.FAILED):
             return None
-        if reply.lease_until and reply.lease_until > now:
+        if reply.lease_until and reply.lease_until > now and not holder_is_dead(reply.lease_token):
             raise Busy((reply.lease_until - now).total_seconds())
         if reply.attempts >= settings.LLM_MAX_ATTEMPTS:
             _fail(reply, f"gave up after {reply.attempts} attempts")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django import db
 from django.conf import settings
 
-from bots import services
+from bots import services, sweeper
 from bots.engines import EngineError
 
 log = logging.getLogger(__name__)
+LLM_QUEUE = "llm"
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -50,3 +54,26 @@ def generate_reply(self: Task, user_message_id: int) -> None:
         else:
             services.release_claim(claim)
             generate_reply.apply_async((user_message_id,), countdown=2**claim.reply.attempts)
+
+
+@shared_task(queue=LLM_QUEUE, ignore_result=True)  # type: ignore[untyped-decorator]
+def sweep_orphaned_replies() -> None:
+    """Re-enqueue lost generations, then schedule the next sweep (one chain for all workers)."""
+    sweeper.requeue_orphaned_replies()
+    if settings.REPLY_SWEEP_INTERVAL_S and sweeper.claim_next_sweep():
+        sweep_orphaned_replies.apply_async(countdown=settings.REPLY_SWEEP_INTERVAL_S)
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def sweep_on_start(sender: Any, **_kwargs: Any) -> None:
+    """An llm worker that starts (or restarts) picks up what died with the last one."""
+    queues = {queue.name for queue in getattr(sender.task_consumer, "queues", [])}
+    if LLM_QUEUE not in queues:
+        return
+    try:
+        sweeper.requeue_orphaned_replies()
+    finally:
+        # Children forked later (a replaced child) must not inherit this connection.
+        db.connections.close_all()
+    if settings.REPLY_SWEEP_INTERVAL_S:
+        sweep_orphaned_replies.apply_async(countdown=settings.REPLY_SWEEP_INTERVAL_S)

@@ -48,4 +48,8 @@ def _build(kind: str, model: str) -> Engine:
             read_timeout=settings.OPENAI_READ_TIMEOUT,
             context_tokens=settings.LLM_CONTEXT_TOKENS,
         )
+    if kind == "fault" and settings.FAULT_INJECTION:
+        from .faults import FaultEngine
+
+        return FaultEngine(model)
     raise EngineError(f"unknown engine {kind!r}", permanent=True)

@@ -1,0 +1,85 @@
+"""Re-enqueue replies whose generation task was lost (Redis restarted, the whole worker died).
+
+Postgres is the log: a stored user message in a bot conversation with no reply, or with a
+reply still `streaming` under an expired lease, is an orphan. Re-enqueueing is safe because
+`claim_reply` is idempotent; a Redis key per message keeps one re-enqueue per window.
+The llm worker sweeps at start-up and then every SWITCHBOARD_REPLY_SWEEP_INTERVAL_S.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from bots.services import holder_is_dead
+from memory.models import Conversation, Message
+
+log = logging.getLogger(__name__)
+
+# Older orphans are left alone: after the broker's visibility timeout kombu restores an
+# unacked task itself, and answering a day-old question is worse than not answering it.
+HORIZON = timedelta(hours=1)
+CHAIN_LOCK = "sb:sweeper:next"
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+
+
+def orphaned_user_messages() -> list[int]:
+    """Ids of user messages that should have a reply being generated, and do not."""
+    now = timezone.now()
+    done = Message.objects.filter(
+        reply_to=OuterRef("pk"), status__in=[Message.Status.FINAL, Message.Status.FAILED]
+    )
+    after_a_person = Message.objects.filter(
+        conversation=OuterRef("conversation"),
+        seq__gt=OuterRef("seq"),
+        role__in=[Message.Role.AGENT, Message.Role.SYSTEM],
+    )
+    candidates = (
+        Message.objects.filter(
+            role=Message.Role.USER,
+            conversation__status=Conversation.Status.BOT,
+            created_at__lt=now - timedelta(seconds=settings.REPLY_SWEEP_AFTER_S),
+            created_at__gte=now - HORIZON,
+        )
+        .exclude(Exists(done))
+        # A person answered after it (a handoff, then handed back): no late bot reply.
+        .exclude(Exists(after_a_person))
+        .order_by("created_at")[:1000]
+    )
+    # A live lease counts only while its holder lives (a killed worker's lease is void).
+    leases = dict(
+        Message.objects.filter(
+            reply_to__in=[m.pk for m in candidates], lease_until__gt=now
+        ).values_list("reply_to_id", "lease_token")
+    )
+    return [m.pk for m in candidates if m.pk not in leases or holder_is_dead(leases[m.pk])]
+
+
+def requeue_orphaned_replies() -> list[int]:
+    """Enqueue generation for every orphan not already re-enqueued in this window."""
+    from bots.tasks import generate_reply
+
+    client = _redis()
+    window = max(60, settings.REPLY_SWEEP_AFTER_S * 2)
+    requeued = []
+    for message_id in orphaned_user_messages():
+        if client.set(f"sb:sweeper:requeued:{message_id}", 1, nx=True, ex=window):
+            generate_reply.delay(message_id)
+            requeued.append(message_id)
+    if requeued:
+        log.warning("re-enqueued %d orphaned replies: %s", len(requeued), requeued)
+    return requeued
+
+
+def claim_next_sweep() -> bool:
+    """One periodic chain across all workers: only the holder of this key schedules the next."""
+    interval = settings.REPLY_SWEEP_INTERVAL_S
+    return bool(_redis().set(CHAIN_LOCK, 1, nx=True, ex=max(1, int(interval * 0.9))))

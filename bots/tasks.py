@@ -13,6 +13,7 @@ from django.conf import settings
 
 from bots import services, sweeper
 from bots.engines import EngineError
+from desk.services import hand_off_after_reply
 
 log = logging.getLogger(__name__)
 LLM_QUEUE = "llm"
@@ -36,6 +37,7 @@ def generate_reply(self: Task, user_message_id: int) -> None:
         return
     try:
         services.generate_reply_for(claim)
+        hand_off_after_reply(user_message_id)
     except services.LostClaim:
         log.info("reply to message %s: claim lost, stopping", user_message_id)
     except SoftTimeLimitExceeded:

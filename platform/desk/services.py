@@ -342,10 +342,11 @@ def hand_off_after_customer_message(conversation_id: int, message: Message) -> b
     elif policy.on_bot_offer and message.text.strip().lower().rstrip("!.") in _YES:
         previous = (
             Message.objects.filter(conversation=conversation, seq__lt=message.seq)
+            .exclude(role=Message.Role.SYSTEM)
             .order_by("-seq")
             .first()
         )
-        if previous is not None and previous.status == Message.Status.FAILED:
+        if _offered_a_person(previous):
             reason = "bot_offer"
     elif policy.on_negative_sentiment and sentiment_trending_negative(conversation, policy):
         reason = "negative_sentiment"
@@ -364,3 +365,37 @@ def hand_off_after_feedback(conversation_id: int) -> bool:
     if not_helpful_streak(conversation) < policy.not_helpful_streak:
         return False
     return request_handoff(conversation_id, "not_helpful")
+
+
+def _offered_a_person(bot_message: Message | None) -> bool:
+    """The bot's message offered a human: a failed reply, or 'I don't know, shall I get a
+    person?' when the knowledge base had nothing relevant."""
+    from memory.knowledge.models import Lookup
+
+    if bot_message is None or bot_message.role != Message.Role.BOT:
+        return False
+    if bot_message.status == Message.Status.FAILED:
+        return True
+    if bot_message.reply_to_id is None:
+        return False
+    return Lookup.objects.filter(
+        message_id=bot_message.reply_to_id, outcome=Lookup.Outcome.NO_KNOWLEDGE
+    ).exists()
+
+
+def hand_off_after_reply(user_message_id: int) -> bool:
+    """After the bot answered: hand off when the policy says 'no relevant knowledge' does."""
+    from desk.triggers import is_open, policy_for
+    from memory.knowledge.models import Lookup
+
+    conversation = Conversation.objects.filter(messages__pk=user_message_id).first()
+    if conversation is None or conversation.status != Status.BOT:
+        return False
+    policy = policy_for(conversation.bot_id)
+    if not policy.on_no_knowledge or not is_open(policy):
+        return False
+    if not Lookup.objects.filter(
+        message_id=user_message_id, outcome=Lookup.Outcome.NO_KNOWLEDGE
+    ).exists():
+        return False
+    return request_handoff(conversation.pk, "no_knowledge")

@@ -298,7 +298,7 @@ def test_hostile_markdown_in_a_bot_reply_stored_directly_in_the_db_renders_as_in
 def test_network_drop_mid_reply_resumes_with_no_duplicated_or_missing_text(
     live_platform: LivePlatform, context: BrowserContext
 ) -> None:
-    bot, _key = demo_bot(live_platform, max_tokens=160)
+    bot, _key = demo_bot(live_platform, max_tokens=64)
     context.add_init_script(TRACK_SOCKETS)
     page = context.new_page()
     page.goto(live_platform.url + "/")
@@ -345,7 +345,7 @@ def test_message_sent_while_offline_is_delivered_once_after_reconnecting(
     page = context.new_page()
     page.goto(live_platform.url + "/")
     page.get_by_role("button", name="Open chat", exact=True).click()
-    page.wait_for_function("window.__sockets.some((s) => s.readyState === 1)")
+    page.wait_for_function("() => window.__sockets.some((s) => s.readyState === 1)")
     context.set_offline(True)
     page.evaluate("window.__sockets.forEach((s) => s.close())")
     expect(page.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()

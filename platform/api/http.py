@@ -32,6 +32,8 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
     422: "invalid",
     429: "throttled",
 }
@@ -97,9 +99,9 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _register() -> None:
-    from .endpoints import analytics, config, conversations, webhooks
+    from .endpoints import analytics, config, contacts, conversations, knowledge, webhooks
 
-    for module in (config, conversations, webhooks, analytics):
+    for module in (config, conversations, knowledge, contacts, webhooks, analytics):
         api.add_router("/", module.router)
 
 

@@ -200,3 +200,53 @@ class DeliveryOut(Schema):
     created_at: datetime
     delivered_at: datetime | None
     next_attempt_at: datetime | None
+
+
+DocumentKind = Literal["markdown", "html", "pdf", "text", "faq", "url"]
+
+
+class DocumentOut(Schema):
+    id: int
+    bot_id: int
+    key: str
+    title: str
+    kind: DocumentKind
+    source_url: str
+    status: Literal["pending", "running", "ready", "failed"]
+    chunks_total: int
+    chunks_done: int
+    error: str
+    ingested_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DocumentIn(Schema):
+    bot_id: int
+    kind: Literal["markdown", "html", "text", "faq", "url"]
+    title: str = Field(pattern=NO_NUL, min_length=1, max_length=300)
+    body: str = Field(pattern=NO_NUL, default="", max_length=2_000_000)
+    source_url: str = Field(pattern=NO_NUL, default="", max_length=2000)
+    key: str = Field(
+        pattern=NO_NUL,
+        default="",
+        max_length=200,
+        description="Optional stable name: adding the same key to the same bot replaces it.",
+    )
+
+
+class ContactOut(Schema):
+    id: int
+    visitor_id: str
+    external_id: str
+    name: str
+    email: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+class EraseIn(Schema):
+    messages: bool = Field(
+        default=False,
+        description="Also delete the contact, its conversations and messages (not only memory).",
+    )

@@ -50,9 +50,14 @@ def gather_context(conversation: Conversation, question: Message) -> PromptConte
 
     knowledge = retrieve_for_prompt(conversation, question)
     remembered = recall(conversation, question.text)
+    curated_answer = knowledge.curated_answer
+    if knowledge.outcome == "no_knowledge" and remembered.sources:
+        # "I don't know" gives way when one of this customer's past chats is relevant: the
+        # model answers from it and cites it.
+        curated_answer = None
     return PromptContext(
         sources=knowledge.sources + remembered.sources,
         memories=remembered.memories,
         preferences=remembered.preferences,
-        curated_answer=knowledge.curated_answer,
+        curated_answer=curated_answer,
     )

@@ -74,8 +74,10 @@ def recall(conversation: Conversation, question: str) -> Recall:
 
 
 def chat_day(started_at: datetime) -> str:
-    """'3 May 2026', in the server's time zone."""
+    """'3 May' this year, '3 May 2025' before, in the server's time zone."""
     local = timezone.localtime(started_at)
+    if local.year == timezone.localtime().year:
+        return f"{local.day} {local:%b}"
     return f"{local.day} {local:%b %Y}"
 
 

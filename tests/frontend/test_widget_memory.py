@@ -10,14 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from websockets.exceptions import ConnectionClosed
 
 from bots.context import gather_context
 from bots.engines import get_engine
 from bots.prompts import build_messages
 from memory.longterm.identity import make_token, user_hash
-from memory.longterm.models import BotIdentity, MemoryItem, Origin, Preference
+from memory.longterm.models import BotIdentity, ConversationSummary, MemoryItem, Origin, Preference
 from memory.longterm.services import remember_fact
+from memory.longterm.tasks import summarise_conversation
 from memory.models import Contact, Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.widget_client import WidgetClient, is_final_reply
@@ -184,6 +186,48 @@ def test_a_set_language_reaches_the_prompt_of_a_real_reply(live_platform: LivePl
         context=gather_context(conversation, question),
     )
     assert "Always answer in Spanish." in prompt[0]["content"]
+
+
+def test_a_reply_that_draws_on_a_past_chat_cites_it_by_date(live_platform: LivePlatform) -> None:
+    bot = make_bot(max_tokens=16)
+    key = make_widget_key(bot).key
+    visitor = new_visitor_id()
+    client = WidgetClient(live_platform.ws_url, key, visitor)
+    client.resume(0)
+    client.send(
+        {
+            "type": "message",
+            "client_id": "p1",
+            "text": "I was charged twice for my gym membership, please refund one payment.",
+        }
+    )
+    client.recv_until(is_final_reply, timeout=180)
+    client.close()
+    past = Conversation.objects.get(pk=client.hello["conversation_id"])
+    Conversation.objects.filter(pk=past.pk).update(status=Conversation.Status.RESOLVED)
+    summarise_conversation.delay(past.pk)  # what the beat sweep queues for an ended chat
+    summary = wait_for(lambda: ConversationSummary.objects.filter(conversation=past).first())
+    assert summary.text and summary.embedding is not None
+
+    again = WidgetClient(live_platform.ws_url, key, visitor)
+    assert again.hello["conversation_id"] != past.pk
+    again.resume(0)
+    again.send(
+        {"type": "message", "client_id": "n1", "text": "Did the refund for the gym go through?"}
+    )
+    final = again.recv_until(is_final_reply, timeout=180)[-1]["message"]
+    again.close()
+    started = timezone.localtime(past.created_at)
+    cited = [s for s in final["sources"] if s["kind"] == "conversation"]
+    assert cited == [
+        {
+            "kind": "conversation",
+            "title": f"Your chat on {started.day} {started:%b}",
+            "url": "",
+            "snippet": summary.text[:300],
+            "conversation_id": past.pk,
+        }
+    ]
 
 
 def test_the_rules_and_the_model_remember_through_the_workers_and_a_change_replaces(

@@ -3,7 +3,7 @@ chats, and never another contact's (real Postgres/pgvector, MiniLM, SmolLM2 for 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -85,7 +85,8 @@ def test_a_past_chat_is_cited_by_its_date_and_an_unrelated_one_is_left_out() -> 
     _, context = prompt_for(now, related)
     cited = [s for s in context.sources if s.kind == "conversation"]
     assert len(cited) == 1
-    assert cited[0].title == f"Your chat on {chat_day(past.created_at)}"
+    started = timezone.localtime(past.created_at)
+    assert cited[0].title == f"Your chat on {started.day} {started:%b}"
     assert cited[0].ref == {"conversation_id": past.pk}
     assert cited[0].as_frame()["title"].startswith("Your chat on ")
 
@@ -144,3 +145,7 @@ def test_resolved_and_idle_conversations_are_queued_for_a_summary_once() -> None
     # A customer who writes again after the summary makes it due again (newer messages).
     say(resolved, "It is still blocked.")
     assert resolved.pk in services.ended_conversations_to_summarise()
+
+
+def test_a_chat_from_an_earlier_year_is_titled_with_its_year() -> None:
+    assert chat_day(datetime(2025, 5, 3, 12, tzinfo=UTC)) == "3 May 2025"

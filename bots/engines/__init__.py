@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from django.conf import settings
 
 from .base import ChatMessage, Engine, EngineError, Usage
 
-__all__ = ["ChatMessage", "Engine", "EngineError", "Usage", "get_engine"]
+__all__ = ["ChatMessage", "Engine", "EngineError", "Usage", "get_engine", "register_engine"]
 
 _engines: dict[tuple[str, str], Engine] = {}
+_extra: dict[str, Callable[[str], Engine]] = {}
 _lock = threading.Lock()
+
+
+def register_engine(kind: str, factory: Callable[[str], Engine]) -> None:
+    """Add an engine kind in this process only (the benchmarks' instant engine, bench/)."""
+    _extra[kind] = factory
 
 
 def get_engine(kind: str, model: str = "") -> Engine:
@@ -25,6 +32,8 @@ def get_engine(kind: str, model: str = "") -> Engine:
 
 
 def _build(kind: str, model: str) -> Engine:
+    if kind in _extra:
+        return _extra[kind](model)
     if kind == "llamacpp":
         from .llamacpp import LlamaCppEngine
 

@@ -72,6 +72,7 @@ def start_worker(
     name: str = "worker",
     env: dict[str, str] | None = None,
     log: IO[bytes] | None = None,
+    app: str = "switchboard",
 ) -> subprocess.Popen[bytes]:
     """A Celery worker process; `llm` workers load their model once per child process."""
     return subprocess.Popen(
@@ -80,7 +81,7 @@ def start_worker(
             "-m",
             "celery",
             "-A",
-            "switchboard",
+            app,
             "worker",
             "-Q",
             queues,

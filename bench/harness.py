@@ -1,0 +1,217 @@
+"""The bench's own platform: embedded services in .switchboard/bench, a fresh database, processes.
+
+The same start functions as `make run` (switchboard.supervisor), on a separate data folder
+and database, so a bench never touches a running platform's or the tests' data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import ROOT
+
+BENCH_DB = "switchboard_bench"
+ORIGIN = "http://bench.localhost"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_services() -> dict[str, str]:
+    """Embedded Postgres + Redis under .switchboard/bench; a fresh, migrated bench database."""
+    os.environ["SWITCHBOARD_DATA_DIR"] = str(ROOT / ".switchboard" / "bench")
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    from switchboard import embedded, supervisor
+
+    base_url = embedded.start_postgres()
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    os.environ["DATABASE_URL"] = base_url.replace(f"/{embedded.DB_NAME}?", f"/{BENCH_DB}?", 1)
+    os.environ["REDIS_URL"] = embedded.start_redis()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "switchboard.settings")
+    env = supervisor.child_env()
+    subprocess.run(
+        [supervisor.PYTHON, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
+        env=env,
+        check=True,
+    )
+    import django
+
+    django.setup()
+    return env
+
+
+@dataclass
+class Platform:
+    ws_url: str
+    env: dict[str, str]
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+
+@contextmanager
+def platform(
+    env: dict[str, str], *, llm_workers: int = 1, worker_app: str = "switchboard"
+) -> Iterator[Platform]:
+    """A web process and one `llm` worker with `llm_workers` child processes."""
+    from switchboard import supervisor
+
+    logs = Path(env["SWITCHBOARD_DATA_DIR"]) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / "bench.log", "ab")  # noqa: SIM115
+    port = _free_port()
+    tag = uuid.uuid4().hex[:6]
+    procs = [
+        supervisor.start_web("127.0.0.1", port, env=env, log=log),
+        supervisor.start_worker(
+            supervisor.LLM_QUEUES,
+            concurrency=llm_workers,
+            name=f"bench-llm-{tag}",
+            env=env,
+            log=log,
+            app=worker_app,
+        ),
+    ]
+    try:
+        supervisor.wait_http(f"http://127.0.0.1:{port}/healthz", proc=procs[0])
+        yield Platform(f"ws://127.0.0.1:{port}", env, procs)
+    finally:
+        supervisor.stop(procs)
+        log.close()
+
+
+def make_widget(engine: str, model: str = "", max_tokens: int = 64) -> str:
+    """A fresh organization, bot and widget key; returns the key."""
+    from accounts.models import Organization
+    from bots.models import Bot, WidgetKey
+
+    slug = f"bench-{uuid.uuid4().hex[:8]}"
+    org = Organization.objects.create(name=slug, slug=slug)
+    bot = Bot.objects.create(
+        organization=org,
+        name="Bench bot",
+        engine=engine,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=0.0,
+    )
+    return WidgetKey.objects.create(bot=bot, allowed_origins=[ORIGIN]).key
+
+
+@dataclass
+class Sample:
+    """One reply as a widget saw it, joined with what the worker stored on the row."""
+
+    client_ttft_ms: float  # send → the first text of the reply on the socket
+    frames: int  # reply.delta frames
+    reply_id: int
+    engine_ttft_ms: float = 0.0
+    queue_wait_ms: float = 0.0
+    worker_ttft_ms: float = 0.0
+    completion_tokens: int = 0
+
+
+class Conversation:
+    """One widget connection (the websockets asyncio client), one question at a time."""
+
+    def __init__(self, ws_url: str, key: str) -> None:
+        self.url = f"{ws_url}/ws/widget/?key={key}&visitor={uuid.uuid4().hex}"
+        self.count = 0
+
+    async def __aenter__(self) -> Conversation:
+        from websockets.asyncio.client import connect
+
+        self.conn = await connect(self.url, origin=ORIGIN, open_timeout=30)  # type: ignore[arg-type]
+        hello = json.loads(await self.conn.recv())
+        assert hello["type"] == "hello", hello
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.close()
+
+    async def ask(self, text: str, timeout: float = 300) -> Sample:
+        self.count += 1
+        sent = time.perf_counter()
+        await self.conn.send(
+            json.dumps({"type": "message", "client_id": f"b{self.count}", "text": text})
+        )
+        first: float | None = None
+        frames = 0
+        async with asyncio.timeout(timeout):
+            while True:
+                frame: dict[str, Any] = json.loads(await self.conn.recv())
+                if frame["type"] == "error":
+                    raise RuntimeError(f"the platform refused the message: {frame}")
+                if frame["type"] == "reply.delta":
+                    frames += 1
+                    if first is None:
+                        first = time.perf_counter()
+                elif frame["type"] == "message" and frame["message"]["role"] == "bot":
+                    # A socket that fell behind sends the row's text so far instead of the
+                    # deltas it covers (docs/protocol.md): that is the first text seen too.
+                    message = frame["message"]
+                    if first is None and message["text"]:
+                        first = time.perf_counter()
+                    if message["status"] in ("final", "failed"):
+                        if message["status"] != "final" or first is None:
+                            raise RuntimeError(f"reply did not stream: {message}")
+                        return Sample((first - sent) * 1000, frames, message["id"])
+
+
+def fill_from_rows(samples: list[Sample]) -> None:
+    """Add the worker's own timings, stored on each reply row."""
+    from memory.models import Message
+
+    rows = Message.objects.in_bulk([s.reply_id for s in samples])
+    for sample in samples:
+        row = rows[sample.reply_id]
+        sample.engine_ttft_ms = float(row.engine_ttft_ms or 0)
+        sample.queue_wait_ms = float(row.queue_wait_ms or 0)
+        sample.worker_ttft_ms = float(row.ttft_ms or 0)
+        sample.completion_tokens = row.completion_tokens or 0
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table (pastes straight into docs/benchmarks.md)."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
+    rule = "| " + " | ".join("-" * w for w in widths) + " |"
+    body = [
+        "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
+    return "\n".join([line, rule, *body])
+
+
+def machine_line() -> str:
+    load = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {load[0]:.2f} at start"

@@ -172,11 +172,13 @@ def parse_frame(raw: str) -> Frame:
     if kind == "handoff.request":
         return HandoffRequest()
     if kind == "typing":
+        _require(data, "on")
         on = data.get("on")
         if not isinstance(on, bool):
             raise FrameError("invalid_field", "'on' must be true or false")
         return Typing(on=on)
     if kind == "csat":
+        _require(data, "score")
         score = data.get("score")
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
             raise FrameError("invalid_field", "'score' must be an integer from 1 to 5")
@@ -187,6 +189,8 @@ def parse_frame(raw: str) -> Frame:
             )
         return SendCsat(score=score, comment=comment.strip())
     if kind == "offline_message":
+        _require(data, "email")
+        _require(data, "text")
         email = data.get("email")
         if not isinstance(email, str) or not EMAIL.match(email.strip()):
             raise FrameError("invalid_field", "'email' must be an e-mail address")

@@ -60,6 +60,23 @@ BAD_FRAMES: list[tuple[str | dict[str, Any], str]] = [
     ({"type": "resume", "last_seq": -1}, "invalid_field"),
     ({"type": "resume", "last_seq": "3"}, "invalid_field"),
     ({"type": "resume", "last_seq": 1.5}, "invalid_field"),
+    ({"type": "typing"}, "missing_field"),
+    ({"type": "typing", "on": "yes"}, "invalid_field"),
+    ({"type": "csat"}, "missing_field"),
+    ({"type": "csat", "score": 6}, "invalid_field"),
+    ({"type": "csat", "score": "5"}, "invalid_field"),
+    ({"type": "csat", "score": 5, "comment": "x" * 2001}, "invalid_field"),
+    ({"type": "offline_message", "text": "call me"}, "missing_field"),
+    ({"type": "offline_message", "email": "not-an-address", "text": "hi"}, "invalid_field"),
+    ({"type": "offline_message", "email": "a@b.example"}, "missing_field"),
+    ({"type": "offline_message", "email": "a@b.example", "text": " "}, "invalid_field"),
+    ({"type": "offline_message", "email": "a@b.example", "text": "x" * 4001}, "too_long"),
+    ({"type": "memory.delete"}, "missing_field"),
+    ({"type": "memory.delete", "id": "7"}, "invalid_field"),
+    ({"type": "memory.delete", "all": True, "messages": "yes"}, "invalid_field"),
+    ({"type": "memory.delete", "preference": "shoe_size"}, "invalid_field"),
+    ({"type": "preferences.set"}, "missing_field"),
+    ({"type": "preferences.set", "language": 5}, "invalid_field"),
 ]
 
 

@@ -681,6 +681,15 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     el.replaceChildren(...kids);
   }
 
+  // Keep the newest text in view, unless the visitor scrolled up to read.
+  let atBottom = true;
+  log.addEventListener("scroll", () => {
+    atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  });
+  function follow(force) {
+    if (force || atBottom) log.scrollTop = log.scrollHeight;
+  }
+
   function updateTyping() {
     const all = [...state.messages.values()].map((e) => e.msg).sort((a, b) => a.seq - b.seq);
     const last = all[all.length - 1];
@@ -699,7 +708,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     typing.setAttribute("aria-label", state.agentTyping ? "An agent is typing" : "Typing");
     show(typing, on);
     if (on) log.append(typing);
-    log.scrollTop = log.scrollHeight;
+    follow();
   }
 
   // ---------------------------------------------------------------- sending
@@ -732,6 +741,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     if (state.ready) send({ type: "message", client_id: clientId, text });
     else if (!state.ws) connect();
     typingSent(false);
+    atBottom = true;
     updateTyping();
   }
 
@@ -858,7 +868,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
       h("button", { class: "primary", type: "submit" }, "Submit rating"),
     );
     log.insertBefore(csatCard, typing);
-    log.scrollTop = log.scrollHeight;
+    follow(true);
   }
 
   function csatSaved(frame) {
@@ -1074,7 +1084,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         connect();
       }
       (memoryView.hidden ? input : memoryView.firstChild || input).focus();
-      log.scrollTop = log.scrollHeight;
+      follow(true);
     } else if (root.activeElement && root.activeElement !== launcher) {
       launcher.focus();
     }

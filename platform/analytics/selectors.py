@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import ExtractHour
 
@@ -80,8 +81,31 @@ def _derive(totals: dict[str, Any], ttft: dict[int, int], total: dict[int, int])
 def summary(org_id: int, start: date, end: date, bot_id: int | None = None) -> dict[str, Any]:
     rows = _daily(org_id, start, end, bot_id)
     totals = rows.aggregate(**{key: Sum(key) for key in SUMMED})
-    hists = list(rows.values_list("ttft_hist", "total_hist"))
-    return _derive(totals, buckets.merge(h[0] for h in hists), buckets.merge(h[1] for h in hists))
+    hists = _histograms(org_id, start, end, bot_id)
+    return _derive(totals, hists.get(("ttft_hist", None), {}), hists.get(("total_hist", None), {}))
+
+
+def _histograms(
+    org_id: int, start: date, end: date, bot_id: int | None = None, *, by_bot: bool = False
+) -> dict[tuple[str, int | None], dict[int, int]]:
+    """Latency histograms summed in Postgres: {(field, bot id or None): {bucket: count}}."""
+    out: dict[tuple[str, int | None], dict[int, int]] = {}
+    bot_filter = "AND bot_id = %s" if bot_id is not None else ""
+    for field in ("ttft_hist", "total_hist"):
+        sql = f"""
+            SELECT {"bot_id" if by_bot else "NULL"}, h.key::int, SUM(h.value::bigint)
+            FROM analytics_dailyrollup, jsonb_each_text({field}) AS h
+            WHERE organization_id = %s AND day >= %s AND day <= %s {bot_filter}
+            GROUP BY 1, 2
+        """  # noqa: S608 - field and filter are fixed strings of ours
+        params: list[int | date] = [org_id, start, end]
+        if bot_id is not None:
+            params.append(bot_id)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for bot, bucket, count in cursor.fetchall():
+                out.setdefault((field, bot), {})[int(bucket)] = int(count)
+    return out
 
 
 def per_bot(org_id: int, start: date, end: date) -> list[dict[str, Any]]:
@@ -91,21 +115,58 @@ def per_bot(org_id: int, start: date, end: date) -> list[dict[str, Any]]:
         row["bot_id"]: dict(row)
         for row in rows.values("bot_id").annotate(**{key: Sum(key) for key in SUMMED})
     }
-    hists: dict[int, tuple[list[dict[str, int]], list[dict[str, int]]]] = {}
-    for bot_id, ttft, total in rows.values_list("bot_id", "ttft_hist", "total_hist"):
-        entry = hists.setdefault(bot_id, ([], []))
-        entry[0].append(ttft)
-        entry[1].append(total)
+    hists = _histograms(org_id, start, end, by_bot=True)
     return [
         {
             "bot_id": bot_id,
             "bot": names.get(bot_id, f"bot {bot_id}"),
             **_derive(
-                totals[bot_id], buckets.merge(hists[bot_id][0]), buckets.merge(hists[bot_id][1])
+                totals[bot_id],
+                hists.get(("ttft_hist", bot_id), {}),
+                hists.get(("total_hist", bot_id), {}),
             ),
         }
         for bot_id in sorted(totals, key=lambda b: names.get(b, ""))
     ]
+
+
+def summary_and_per_bot(
+    org_id: int, start: date, end: date, bot_id: int | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The overview's two reads from one pass: totals (of `bot_id`, or all) and per bot."""
+    names = dict(Bot.objects.filter(organization_id=org_id).values_list("id", "name"))
+    totals: dict[int, dict[str, Any]] = {
+        row["bot_id"]: dict(row)
+        for row in _daily(org_id, start, end, None)
+        .values("bot_id")
+        .annotate(**{key: Sum(key) for key in SUMMED})
+    }
+    hists = _histograms(org_id, start, end, by_bot=True)
+    chosen = [b for b in totals if bot_id is None or b == bot_id]
+    overall = {key: sum(totals[b][key] or 0 for b in chosen) for key in SUMMED}
+    merged = {
+        field: buckets.merge(
+            {str(k): v for k, v in hists.get((field, b), {}).items()} for b in chosen
+        )
+        for field in ("ttft_hist", "total_hist")
+    }
+    per_bot = [
+        {
+            "bot_id": b,
+            "bot": names.get(b, f"bot {b}"),
+            **_derive(totals[b], hists.get(("ttft_hist", b), {}), hists.get(("total_hist", b), {})),
+        }
+        for b in sorted(totals, key=lambda b: names.get(b, ""))
+    ]
+    return _derive(overall, merged["ttft_hist"], merged["total_hist"]), per_bot
+
+
+def helpful_ratio(org_id: int, start: date, end: date, bot_id: int | None = None) -> float | None:
+    rated = _daily(org_id, start, end, bot_id).aggregate(
+        helpful=Sum("helpful"), not_helpful=Sum("not_helpful")
+    )
+    helpful, unhelpful = rated["helpful"] or 0, rated["not_helpful"] or 0
+    return _ratio(helpful, helpful + unhelpful)
 
 
 def per_agent(org_id: int, start: date, end: date) -> list[dict[str, Any]]:

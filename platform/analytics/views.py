@@ -148,8 +148,7 @@ def cards(summary: dict[str, Any]) -> list[dict[str, str]]:
 def overview(request: HttpRequest) -> HttpResponse:
     def build(s: Scope) -> dict[str, Any]:
         org = s.organization.pk
-        summary = selectors.summary(org, s.start, s.end, s.bot_id)
-        per_bot = selectors.per_bot(org, s.start, s.end)
+        summary, per_bot = selectors.summary_and_per_bot(org, s.start, s.end, s.bot_id)
         for row in per_bot:
             row["cells"] = cards(row)
         return {
@@ -201,9 +200,9 @@ def topics(request: HttpRequest) -> HttpResponse:
 def feedback(request: HttpRequest) -> HttpResponse:
     def build(s: Scope) -> dict[str, Any]:
         org = s.organization.pk
-        summary = selectors.summary(org, s.start, s.end, s.bot_id)
+        ratio = selectors.helpful_ratio(org, s.start, s.end, s.bot_id)
         return {
-            "helpful": display(summary["helpful_ratio"], "rate"),
+            "helpful": display(ratio, "rate"),
             "answers": selectors.not_helpful_answers(org, s.start, s.end, s.bot_id),
         }
 

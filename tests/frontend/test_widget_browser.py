@@ -724,3 +724,40 @@ def test_identity_attributes_of_the_script_tag_reach_the_socket_url(
         "the socket goes to the src's host"
     )
     assert f"key={key.key}" in url and "user_id=cust-42" in url and "user_hash=ab12" in url
+
+
+def test_a_lost_ack_leaves_one_message_on_screen_and_in_the_db_with_a_faked_lossy_proxy(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    """A proxy in front of the real socket swallows the first `ack`, then drops the line."""
+    bot, _key = demo_bot(live_platform, max_tokens=8)
+    page = context.new_page()
+    connections: list[int] = []
+
+    def lossy(ws: Any) -> None:
+        server = ws.connect_to_server()
+        connections.append(len(connections))
+        first = len(connections) == 1
+
+        def from_server(message: str | bytes) -> None:
+            if first and isinstance(message, str) and json.loads(message)["type"] == "ack":
+                ws.close()
+                server.close()
+            else:
+                ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/ws/widget/.*"), lossy)
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    box = page.get_by_role("textbox", name="Message", exact=True)
+    box.fill("Can I change my PIN?")
+    box.press("Enter")
+
+    expect(page.get_by_text("Sending…")).to_have_count(0, timeout=60_000)
+    assert len(connections) >= 2, "the widget reconnected after the drop"
+    expect(page.locator('[data-role="user"]')).to_have_count(1)
+    expect(page.get_by_text("Can I change my PIN?")).to_have_count(1)
+    users = Message.objects.filter(conversation__bot=bot, role=Message.Role.USER)
+    assert [m.text for m in users] == ["Can I change my PIN?"]

@@ -4,7 +4,7 @@ The bot and its organization are conditions of both inner queries and of the out
 another tenant's chunk never leaves the database.
 HNSW in pgvector 0.6 filters after the index scan, so for a bot holding a small share of a
 large table it could return too few rows; bots with fewer than EXACT_BELOW chunks are
-therefore searched exactly (index on bot, then distance sort, a few ms), and larger ones
+therefore searched exactly (index on bot, then distance sort, ~1 ms), and larger ones
 through HNSW with ef_search widened by the bot's share of the table.
 """
 
@@ -24,7 +24,11 @@ from memory.knowledge.models import Document
 
 RRF_K = 60
 CANDIDATES = 40
-EXACT_BELOW = 20_000
+EXACT_BELOW = 2_000
+# Full-text ranking costs per matching row, and a common word ("card") matches most of a
+# bank's chunks: at most this many matches are ranked. A rare exact term (a product code, a
+# name) matches few rows and is always ranked; meaning is the vector side's job.
+LEXICAL_CAP = 1_000
 
 
 @dataclass
@@ -68,10 +72,15 @@ WITH semantic AS (
 lexical AS (
     SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
     FROM (
-        SELECT c.id, ts_rank_cd(c.search, q) AS score
-        FROM knowledge_chunk c,
-             to_tsquery('english', %(terms)s) q
-        WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s AND c.search @@ q
+        SELECT id, ts_rank(search, q) AS score
+        FROM (
+            SELECT c.id, c.search
+            FROM knowledge_chunk c
+            WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s
+              AND c.search @@ to_tsquery('english', %(terms)s)
+            LIMIT %(lexical_cap)s
+        ) matching,
+        to_tsquery('english', %(terms)s) q
         ORDER BY score DESC
         LIMIT %(candidates)s
     ) matched
@@ -81,12 +90,12 @@ SELECT c.id, c.document_id, d.title, d.source_url, c.anchor, c.heading, c.text,
        1 - (c.embedding <=> %(vector)s::vector) AS similarity,
        l.rank AS lexical_rank,
        COALESCE(1.0 / (%(rrf)s + s.rank), 0) + COALESCE(1.0 / (%(rrf)s + l.rank), 0) AS score
-FROM knowledge_chunk c
+FROM (SELECT id FROM semantic UNION SELECT id FROM lexical) found
+JOIN knowledge_chunk c ON c.id = found.id
 JOIN knowledge_document d ON d.id = c.document_id
 LEFT JOIN semantic s ON s.id = c.id
 LEFT JOIN lexical l ON l.id = c.id
-WHERE (s.id IS NOT NULL OR l.id IS NOT NULL)
-  AND c.bot_id = %(bot)s AND c.organization_id = %(org)s
+WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s
 ORDER BY score DESC, similarity DESC
 LIMIT %(limit)s
 """
@@ -127,6 +136,7 @@ def retrieve_chunks(
         "candidates": max(CANDIDATES, limit),
         "rrf": RRF_K,
         "limit": limit,
+        "lexical_cap": LEXICAL_CAP,
     }
     use_exact = bot_chunks < EXACT_BELOW if exact is None else exact
     with transaction.atomic(), connection.cursor() as cursor:

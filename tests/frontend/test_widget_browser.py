@@ -544,6 +544,12 @@ def test_asking_for_a_human_shows_the_queue_the_agent_their_messages_and_a_ratin
     publish_now(conversation.pk, {"type": "typing", "who": "agent", "on": False})
     expect(page.get_by_role("status", name="An agent is typing")).to_be_hidden()
 
+    desk.hand_back_to_bot(agent, conversation.pk)
+    expect(page.get_by_role("status").filter(has_text="back with")).to_have_text(
+        "You're back with Acme test assistant."
+    )
+    expect(ask).to_be_visible()
+    desk.claim_conversation(agent, conversation.pk)
     desk.resolve_conversation(agent, conversation.pk)
     expect(page.get_by_role("status").filter(has_text="resolved")).to_be_visible()
     survey = page.get_by_role("form", name="Rate this conversation")

@@ -203,11 +203,19 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if erased:
             await self.close(code=CLOSE_ERASED)
 
+    async def _already_stored(self, client_id: str) -> bool:
+        """A resend of a stored message gets its ack again: never refused by the rate limit."""
+        return bool(
+            await database_sync_to_async(
+                Message.objects.filter(conversation=self.conversation, client_id=client_id).exists
+            )()
+        )
+
     async def on_message(self, frame: SendMessage) -> None:
         verdict = await limits.take_message_token(
             self.conversation.organization_id, self.visitor_id
         )
-        if not verdict.allowed:
+        if not verdict.allowed and not await self._already_stored(frame.client_id):
             raise FrameError(
                 "rate_limited",
                 f"slow down: at most {settings.WIDGET_RATE_MESSAGES} messages every "

@@ -89,7 +89,11 @@ def refresh_dirty(limit: int = 500) -> int:
 
 
 def mark_recent_activity(now: datetime | None = None) -> None:
-    """Beat: the current and previous hour of every active org (covers `.update()` writes)."""
+    """Beat: re-mark what changed lately through `.update()`, which sends no signal.
+
+    The current and previous hour of every organization with message activity (a bot reply
+    finishing), and the hours of conversations whose status moved (handoff, resolve, reopen).
+    """
     now = now or timezone.now()
     since = floor_hour(now) - HOUR
     org_ids = (
@@ -99,6 +103,15 @@ def mark_recent_activity(now: datetime | None = None) -> None:
     )
     for org_id in org_ids:
         mark_dirty(org_id, [since, floor_hour(now)])
+    moved: dict[int, set[datetime]] = defaultdict(set)
+    for org_id, created_at, resolved_at in Conversation.objects.filter(
+        updated_at__gte=since
+    ).values_list("organization_id", "created_at", "resolved_at")[:10000]:
+        moved[org_id].add(floor_hour(created_at))
+        if resolved_at is not None:
+            moved[org_id].add(floor_hour(resolved_at))
+    for org_id, hours in moved.items():
+        mark_dirty(org_id, hours)
 
 
 def _csat_model() -> Any:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
 from accounts.models import Membership
+from api.events import conversation_resolved_event, handoff_requested_event
 from desk import events
 from desk.models import AgentPresence, AuditEvent, Csat, Handoff, Note, OfflineMessage
 from memory.models import Conversation, Message
@@ -95,6 +96,8 @@ def request_handoff(conversation_id: int, reason: str) -> bool:
         )
         _status_changed(conversation_id, conversation.organization_id)
         summarize_handoff.delay_on_commit(handoff.pk)
+        # Webhooks: the status moved with update(), which sends no model signal.
+        handoff_requested_event(conversation)
     return True
 
 
@@ -228,6 +231,7 @@ def resolve_conversation(agent: User, conversation_id: int) -> Conversation:
         audit(agent, conversation.organization_id, "resolve", conversation)
         _status_changed(conversation.pk, conversation.organization_id)
         publish_to_conversation(conversation.pk, {"type": "csat.request"})
+        conversation_resolved_event(Conversation.objects.get(pk=conversation.pk))
     conversation.refresh_from_db()
     return conversation
 

@@ -166,3 +166,32 @@ def test_admins_see_the_delivery_log_and_private_targets_are_refused() -> None:
     )
     log = client.get(f"/api/webhooks/{endpoint.pk}/deliveries", **auth).json()
     assert [(d["status"], d["attempts"]) for d in log["items"]] == [("failed", 8)]
+
+
+@pytest.mark.django_db
+def test_a_handoff_and_a_resolve_by_the_desk_queue_their_events() -> None:
+    from django.contrib.auth.models import User
+
+    from accounts.models import Membership
+    from desk.services import request_handoff, resolve_conversation
+
+    tenant = make_tenant()
+    endpoint = WebhookEndpoint.objects.create(
+        organization=tenant.org,
+        url="https://hooks.example/x",
+        events=["handoff.requested", "conversation.resolved"],
+    )
+    assert request_handoff(tenant.conversation.pk, "customer_request")
+    agent = User.objects.create_user(f"agent-{tenant.org.slug}", password="pw-agent-1")
+    Membership.objects.create(user=agent, organization=tenant.org, role="agent")
+    Conversation.objects.filter(pk=tenant.conversation.pk).update(status="agent", assignee=agent)
+    resolve_conversation(agent, tenant.conversation.pk)
+    queued = list(
+        WebhookDelivery.objects.filter(endpoint=endpoint)
+        .order_by("created_at")
+        .values_list("event", "payload")
+    )
+    assert [event for event, _ in queued] == ["handoff.requested", "conversation.resolved"]
+    handoff, resolved = (payload["data"] for _, payload in queued)
+    assert (handoff["status"], handoff["handoff_reason"]) == ("waiting", "customer_request")
+    assert (resolved["status"], resolved["assignee_id"]) == ("resolved", agent.pk)

@@ -122,7 +122,8 @@
       if (fence) {
         const body = [];
         i++;
-        while (i < lines.length && !lines[i].trimStart().startsWith(fence[1])) body.push(lines[i++]);
+        while (i < lines.length && !lines[i].trimStart().startsWith(fence[1]))
+          body.push(lines[i++]);
         i++;
         frag.append(h("pre", null, h("code", null, body.join("\n"))));
       } else if (!line.trim()) {
@@ -246,7 +247,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     el.append(p);
     return el;
   };
-  const CHAT_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z";
+  const CHAT_ICON =
+    "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z";
   const CLOSE_ICON =
     "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12 19 17.6 17.6 19 12 13.4 6.4 19 5 17.6 10.6 12 5 6.4z";
 
@@ -269,7 +271,11 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     "aria-label": "Conversation",
     tabindex: "0",
   });
-  const greeting = h("div", { class: "msg bot", "data-role": "greeting" }, h("div", { class: "bubble" }));
+  const greeting = h(
+    "div",
+    { class: "msg bot", "data-role": "greeting" },
+    h("div", { class: "bubble" }),
+  );
   const typing = h("div", { class: "typing", role: "status", hidden: true });
   const notice = h("p", { class: "notice", role: "alert" });
   const input = h("textarea", {
@@ -314,7 +320,13 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         }
       },
     },
-    h("div", { class: "head" }, title, statusLine, h("div", { class: "tools" }, humanButton, memoryButton)),
+    h(
+      "div",
+      { class: "head" },
+      title,
+      statusLine,
+      h("div", { class: "tools" }, humanButton, memoryButton),
+    ),
     log,
     memoryView,
     notice,
@@ -386,7 +398,11 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
           memoryView.replaceChildren(
             h("h3", { id: "sb-mem", tabindex: "-1" }, "What we remember"),
             h("p", { role: "status" }, "Everything we stored about you has been deleted."),
-            h("button", { class: "secondary", type: "button", onclick: closeMemory }, "Back to chat"),
+            h(
+              "button",
+              { class: "secondary", type: "button", onclick: closeMemory },
+              "Back to chat",
+            ),
           );
         }
       }
@@ -543,7 +559,10 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
   }
 
   function applyUnsupported() {
-    show(humanButton, !state.unsupported.has("handoff.request") && !["waiting", "agent"].includes(state.status));
+    show(
+      humanButton,
+      !state.unsupported.has("handoff.request") && !["waiting", "agent"].includes(state.status),
+    );
     if (state.unsupported.has("memory.list") && !memoryView.hidden) {
       memoryView.replaceChildren(
         h("h3", { id: "sb-mem", tabindex: "-1" }, "What we remember"),
@@ -610,7 +629,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     }
     const add = Array.from(frame.text);
     if (frame.offset + add.length <= msg.points) return;
-    const kept = frame.offset === msg.points ? msg.text : Array.from(msg.text).slice(0, frame.offset).join("");
+    const kept =
+      frame.offset === msg.points ? msg.text : Array.from(msg.text).slice(0, frame.offset).join("");
     msg.text = kept + frame.text;
     msg.points = frame.offset + add.length;
     renderMessage(entry);
@@ -625,7 +645,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     el.dataset.status = msg.status;
     el.setAttribute("aria-busy", msg.status === "streaming" ? "true" : "false");
     const kids = [];
-    if (role === "agent") kids.push(h("div", { class: "meta" }, msg.author_name || "Support agent"));
+    if (role === "agent")
+      kids.push(h("div", { class: "meta" }, msg.author_name || "Support agent"));
     const bubble = h("div", { class: "bubble" });
     if (role === "user") bubble.textContent = msg.text;
     else bubble.append(markdown(msg.text || ""));
@@ -778,7 +799,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     } else if (previous === "agent" || previous === "waiting") {
       statusNote = `You're back with ${state.bot.name || "the assistant"}.`;
     } else statusNote = "";
-    if (state.offline) statusNote = "We're offline right now. Leave a message and we'll e-mail you.";
+    if (state.offline)
+      statusNote = "We're offline right now. Leave a message and we'll e-mail you.";
     if (state.status !== "agent") state.agentTyping = false;
     renderStatus();
     showOffline(state.offline);
@@ -817,7 +839,11 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
           send({ type: "offline_message", email: email.value.trim(), text: text.value.trim() });
         },
       },
-      h("p", null, "We're offline right now. Leave your e-mail and a message, and we'll get back to you."),
+      h(
+        "p",
+        null,
+        "We're offline right now. Leave your e-mail and a message, and we'll get back to you.",
+      ),
       h("label", null, "Email", email),
       h("label", null, "Message for the team", text),
       h("button", { class: "primary", type: "submit" }, "Leave a message"),
@@ -909,7 +935,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
   function renderMemory(frame) {
     if (memoryView.hidden) return;
     const items = Array.isArray(frame.items) ? frame.items : [];
-    const prefs = frame.preferences && typeof frame.preferences === "object" ? frame.preferences : {};
+    const prefs =
+      frame.preferences && typeof frame.preferences === "object" ? frame.preferences : {};
     const summaries = Array.isArray(frame.summaries) ? frame.summaries : [];
     const prefValue = (name) => {
       const p = prefs[name];
@@ -920,7 +947,12 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
       el.value = prefValue(name);
       return el;
     };
-    const select = (options) => h("select", null, options.map(([v, t]) => h("option", { value: v }, t)));
+    const select = (options) =>
+      h(
+        "select",
+        null,
+        options.map(([v, t]) => h("option", { value: v }, t)),
+      );
     const prefForm = h(
       "form",
       {
@@ -935,13 +967,30 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         },
       },
       h("h3", null, "Preferences"),
-      h("label", null, "Name", field("name", h("input", { autocomplete: "name", maxlength: "100" }))),
-      h("label", null, "Language", field("language", h("input", { placeholder: "e.g. English", maxlength: "40" }))),
+      h(
+        "label",
+        null,
+        "Name",
+        field("name", h("input", { autocomplete: "name", maxlength: "100" })),
+      ),
+      h(
+        "label",
+        null,
+        "Language",
+        field("language", h("input", { placeholder: "e.g. English", maxlength: "40" })),
+      ),
       h(
         "label",
         null,
         "Answer style",
-        field("tone", select([["", "No preference"], ["brief", "Brief"], ["detailed", "Detailed"]])),
+        field(
+          "tone",
+          select([
+            ["", "No preference"],
+            ["brief", "Brief"],
+            ["detailed", "Detailed"],
+          ]),
+        ),
       ),
       h(
         "label",
@@ -975,7 +1024,11 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         },
         "Yes, forget everything",
       ),
-      h("button", { class: "secondary", type: "button", onclick: () => show(confirmRow, false) }, "Cancel"),
+      h(
+        "button",
+        { class: "secondary", type: "button", onclick: () => show(confirmRow, false) },
+        "Cancel",
+      ),
     );
     const download = h(
       "button",
@@ -1051,7 +1104,16 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         "div",
         { class: "card" },
         h("label", { class: "check" }, alsoMessages, "Also delete my conversations"),
-        h("div", { class: "row" }, h("button", { class: "danger", type: "button", onclick: () => show(confirmRow, true) }, "Forget everything"), download),
+        h(
+          "div",
+          { class: "row" },
+          h(
+            "button",
+            { class: "danger", type: "button", onclick: () => show(confirmRow, true) },
+            "Forget everything",
+          ),
+          download,
+        ),
         confirmRow,
       ),
       h("button", { class: "secondary", type: "button", onclick: closeMemory }, "Back to chat"),
@@ -1093,7 +1155,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
   // Messages typed before a reload that never got their ack are sent again (same client_id).
   try {
     for (const item of JSON.parse(load(session, "pending") || "[]")) {
-      if (item && item.client_id && item.text) addPending(String(item.client_id), String(item.text));
+      if (item && item.client_id && item.text)
+        addPending(String(item.client_id), String(item.text));
     }
   } catch {
     /* a damaged entry: drop it */

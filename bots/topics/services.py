@@ -50,7 +50,7 @@ def add_topic(bot: Bot, name: str, examples: Iterable[str] = (), description: st
         topic, created = Topic.objects.get_or_create(
             bot=bot, name=name.strip()[:100], defaults={"description": description[:300]}
         )
-        added = _insert_examples(topic, examples)
+        added = _insert_examples(topic, [classifier.name_as_example(topic.name), *examples])
         if created or added:
             schedule_training(bot)
     return topic
@@ -71,7 +71,7 @@ def add_topics(bot: Bot, topics: dict[str, list[str]]) -> int:
         rows = [
             Example(topic=by_name[name], bot=bot, text=text)
             for name, texts in topics.items()
-            for text in _clean(texts)
+            for text in _clean([classifier.name_as_example(name), *texts])
         ]
         Example.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
         added = Example.objects.filter(bot=bot).count() - before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from . import services
 
@@ -14,8 +15,17 @@ def label_message(message_id: int) -> None:
     services.label_message(message_id)
 
 
+# Embeddings are committed in chunks, so a run cut short by the time limit (10k examples on
+# busy cores) resumes where it stopped when retried. Both limits stay under the broker's
+# one-hour visibility timeout.
 @shared_task(  # type: ignore[untyped-decorator]
-    acks_late=True, soft_time_limit=900, time_limit=960, ignore_result=True
+    acks_late=True,
+    soft_time_limit=1500,
+    time_limit=1560,
+    ignore_result=True,
+    autoretry_for=(SoftTimeLimitExceeded,),
+    max_retries=3,
+    default_retry_delay=5,
 )
 def train_topic_classifier(bot_id: int) -> None:
     services.train_topic_classifier(bot_id)

@@ -573,6 +573,7 @@ def test_what_we_remember_saves_preferences_downloads_them_and_forgets_everythin
     page.get_by_role("button", name="What we remember", exact=True).click()
     expect(page.get_by_role("heading", name="What we remember")).to_be_focused()
     expect(page.get_by_text("Nothing yet.")).to_be_visible()
+    expect(page.locator("section.view")).not_to_contain_text(re.compile(r"null|undefined"))
 
     page.get_by_role("textbox", name="Name", exact=True).fill("Ada")
     page.get_by_role("combobox", name="Answer style").select_option("brief")

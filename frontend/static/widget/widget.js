@@ -1038,7 +1038,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     memoryControls.set("memory.export", download);
     const note = memoryNote;
     memoryNote = "";
-    memoryView.replaceChildren(
+    const parts = [
       h("h3", { id: "sb-mem", tabindex: "-1" }, "What we remember"),
       h("p", { class: "mem-status meta", role: "status" }, note),
       items.length
@@ -1117,7 +1117,8 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         confirmRow,
       ),
       h("button", { class: "secondary", type: "button", onclick: closeMemory }, "Back to chat"),
-    );
+    ];
+    memoryView.replaceChildren(...parts.filter(Boolean));
     applyUnsupported();
   }
 

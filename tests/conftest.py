@@ -66,6 +66,10 @@ def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[
         DJANGO_SETTINGS_MODULE="switchboard.settings",
         SWITCHBOARD_OPENAI_BASE_URL=f"http://127.0.0.1:{OPENAI_TEST_PORT}/v1",
         SWITCHBOARD_OPENAI_API_KEY=OPENAI_TEST_API_KEY,
+        # No orphan sweeps from this shared worker: it would re-enqueue the fault tests'
+        # messages (tests/bots/test_reply_faults.py) onto the wrong broker.
+        SWITCHBOARD_REPLY_SWEEP_AFTER_S="3600",
+        SWITCHBOARD_REPLY_SWEEP_INTERVAL_S="0",
     )
     web_log = open(LOG_DIR / "web.log", "ab")  # noqa: SIM115
     worker_log = open(LOG_DIR / "worker.log", "ab")  # noqa: SIM115

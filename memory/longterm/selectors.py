@@ -169,4 +169,44 @@ def export_contact(contact_id: int) -> dict[str, Any]:
         "conversation_summaries": listing["summaries"],
         "conversations": conversations,
         "feedback": feedback,
+        "other": _rows_of_other_apps(contact_id),
     }
+
+
+def _rows_of_other_apps(contact_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Rows of any other app that hang off this contact, its conversations or its messages
+    (handoffs, CSAT, offline messages, notes …): their own fields, without links to staff."""
+    from django.apps import apps
+    from django.db import models
+
+    handled = {Conversation, Message, Feedback, MemoryItem, Preference, ConversationSummary}
+    owners = {
+        Contact: "",
+        Conversation: "contact_id",
+        Message: "conversation__contact_id",
+    }
+    found: dict[str, list[dict[str, Any]]] = {}
+    for model in apps.get_models():
+        if model in handled:
+            continue
+        links = models.Q()
+        for link in model._meta.concrete_fields:
+            target = link.related_model if link.is_relation else None
+            if target in owners:
+                path = owners[target]
+                key = f"{link.name}__{path}" if path else link.name
+                links |= models.Q(**{key: contact_id})
+        if not links:
+            continue
+        rows = []
+        for row in model._default_manager.filter(links).order_by("pk"):
+            rows.append(
+                {
+                    column.name: column.value_to_string(row)
+                    for column in model._meta.concrete_fields
+                    if not column.is_relation and column.get_internal_type() != "VectorField"
+                }
+            )
+        if rows:
+            found[model._meta.label] = rows
+    return found

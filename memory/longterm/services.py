@@ -323,6 +323,20 @@ def extract_facts_with_model(message_id: int) -> dict[str, str]:
     return facts
 
 
+def replies_waiting() -> bool:
+    """Customer messages still waiting for the bot's reply: the model's first job."""
+    recent = timezone.now() - timedelta(minutes=2)
+    return (
+        Message.objects.filter(
+            role=Message.Role.USER,
+            created_at__gte=recent,
+            conversation__status=Conversation.Status.BOT,
+        )
+        .exclude(reply__status__in=[Message.Status.FINAL, Message.Status.FAILED])
+        .exists()
+    )
+
+
 # Conversation summaries
 
 
@@ -354,7 +368,7 @@ def _transcript(messages: Iterable[Message]) -> str:
 
 def summarise_conversation(conversation_id: int) -> ConversationSummary | None:
     """Write (or refresh) the summary of an ended conversation, with its embedding."""
-    from bots.engines import ChatMessage, Usage, get_engine
+    from bots.engines import ChatMessage, EngineError, Usage, get_engine
     from bots.prompts import template
 
     conversation = Conversation.objects.select_related("bot").filter(pk=conversation_id).first()
@@ -367,13 +381,18 @@ def summarise_conversation(conversation_id: int) -> ConversationSummary | None:
     customer_said = [m.text for m in messages if m.role == Message.Role.USER and m.text]
     if not customer_said:
         return None
-    engine = get_engine(conversation.bot.engine, conversation.bot.model)
-    transcript = _transcript(messages)[-4000:]
     prompt: list[ChatMessage] = [
         {"role": "system", "content": template("conversation_summary").strip()},
-        {"role": "user", "content": transcript},
+        {"role": "user", "content": _transcript(messages)[-4000:]},
     ]
-    text = "".join(engine.stream(prompt, max_tokens=96, temperature=0.0, usage=Usage())).strip()
+    try:
+        engine = get_engine(conversation.bot.engine, conversation.bot.model)
+        text = "".join(engine.stream(prompt, max_tokens=96, temperature=0.0, usage=Usage()))
+    except EngineError as exc:
+        # Stored anyway (from the customer's words), so the sweep does not retry it forever.
+        log.warning("summary of conversation %s: %s", conversation_id, exc)
+        text = ""
+    text = text.strip()
     if not text:
         text = "The customer asked: " + customer_said[0][:200]
     # Embedded with the customer's own words too, so recall does not hinge on the model's

@@ -11,6 +11,11 @@ from django.conf import settings
 
 from . import services
 
+# Model work here yields to customers waiting for a reply on the same `llm` worker: it steps
+# back YIELD_S seconds at a time while replies are pending, at most MAX_YIELDS times.
+YIELD_S = 3
+MAX_YIELDS = 40
+
 
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)  # type: ignore[untyped-decorator]
 def remember_from_message(message_id: int) -> None:
@@ -23,7 +28,10 @@ def remember_from_message(message_id: int) -> None:
     soft_time_limit=settings.LLM_SOFT_TIME_LIMIT,
     time_limit=settings.LLM_HARD_TIME_LIMIT,
 )
-def extract_facts_with_model(message_id: int) -> None:
+def extract_facts_with_model(message_id: int, yielded: int = 0) -> None:
+    if yielded < MAX_YIELDS and services.replies_waiting():
+        extract_facts_with_model.apply_async((message_id, yielded + 1), countdown=YIELD_S)
+        return
     services.extract_facts_with_model(message_id)
 
 
@@ -33,7 +41,10 @@ def extract_facts_with_model(message_id: int) -> None:
     soft_time_limit=settings.LLM_SOFT_TIME_LIMIT,
     time_limit=settings.LLM_HARD_TIME_LIMIT,
 )
-def summarise_conversation(conversation_id: int) -> None:
+def summarise_conversation(conversation_id: int, yielded: int = 0) -> None:
+    if yielded < MAX_YIELDS and services.replies_waiting():
+        summarise_conversation.apply_async((conversation_id, yielded + 1), countdown=YIELD_S)
+        return
     services.summarise_conversation(conversation_id)
 
 

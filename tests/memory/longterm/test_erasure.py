@@ -137,3 +137,20 @@ def test_the_export_holds_everything_of_the_contact_and_nothing_of_another() -> 
     )
     assert [f["comment"] for f in data["feedback"]] == ["thanks from Kestrelwyn"]
     assert data["contact"]["visitor_id"] == contact.visitor_id
+
+
+def test_the_export_includes_what_other_apps_hold_about_the_contact() -> None:
+    from desk.services import record_csat, record_offline_message
+
+    bot = make_bot()
+    contact = stored_contact(bot, "Kestrelwyn")
+    other = stored_contact(bot, "Pelicanor")
+    for who, canary in ((contact, "Kestrelwyn"), (other, "Pelicanor")):
+        conversation = Conversation.objects.get(contact=who)
+        record_csat(conversation.pk, 4, f"quick help, {canary}")
+        record_offline_message(conversation.pk, f"{canary.lower()}@example.com", "call me")
+
+    other_apps = export_contact(contact.pk)["other"]
+    text = json.dumps(other_apps)
+    assert "quick help, Kestrelwyn" in text and "kestrelwyn@example.com" in text
+    assert "Pelicanor" not in text and "pelicanor" not in text

@@ -342,6 +342,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     open: false,
     ws: null,
     ready: false, // resumed: safe to send
+    connectedOnce: false,
     attempts: 0,
     timer: 0,
     conversationId: null,
@@ -406,7 +407,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
           );
         }
       }
-      setConnection(state.attempts > 0 ? "Reconnecting…" : "Connecting…");
+      setConnection(state.connectedOnce ? "Reconnecting…" : "Connecting…");
       retry();
     };
   }
@@ -479,6 +480,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         break;
       case "resumed":
         state.ready = true;
+        state.connectedOnce = true;
         state.attempts = 0;
         setConnection("");
         for (const item of state.pending.values()) {

@@ -47,6 +47,11 @@ def prepare_services() -> dict[str, str]:
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
     os.environ["DATABASE_URL"] = base_url.replace(f"/{embedded.DB_NAME}?", f"/{BENCH_DB}?", 1)
     os.environ["REDIS_URL"] = embedded.start_redis()
+    import redis
+
+    # The bench's own Redis: an earlier run cut short leaves queued tasks (for ids of the
+    # dropped database) and channel-layer state behind; start from nothing.
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushall()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "switchboard.settings")
     env = supervisor.child_env()
     subprocess.run(
@@ -72,8 +77,13 @@ def platform(
     env: dict[str, str], *, llm_workers: int = 1, worker_app: str = "switchboard"
 ) -> Iterator[Platform]:
     """A web process and one `llm` worker with `llm_workers` child processes."""
+    import redis
+
     from switchboard import supervisor
 
+    # Nothing left over from the previous phase: tasks that yielded with a countdown
+    # (memory extraction) would otherwise land on this phase's workers.
+    redis.Redis.from_url(env["REDIS_URL"]).flushall()
     logs = Path(env["SWITCHBOARD_DATA_DIR"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / "bench.log", "ab")  # noqa: SIM115

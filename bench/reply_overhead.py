@@ -90,29 +90,48 @@ def frames_row(label: str, samples: list[Sample], frame_ms: int) -> list[str]:
     ]
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so the platform's processes are stopped on the way out
+OVERHEAD_HEADERS = [
+    "scenario",
+    "replies",
+    "client TTFT p50",
+    "engine TTFT p50",
+    "queue wait p50 / p99",
+    "overhead p50 / p99",
+    "overhead - queue wait p50 / p99",
+    "of which context + prompt p50",
+    "overhead ÷ client TTFT",
+]
+FRAMES_HEADERS = [
+    "scenario",
+    "replies",
+    "tokens / reply",
+    "frames / reply",
+    "tokens / frame",
+    "frames ÷ tokens",
+    "frame interval ms",
+]
 
 
-def main(argv: list[str] | None = None) -> None:
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bench-workers", type=int, default=4)
-    parser.add_argument("--conversations", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=4, help="at most 8 (message rate cap)")
-    parser.add_argument("--sequential", type=int, default=40)
-    parser.add_argument("--smollm2-replies", type=int, default=10)
-    args = parser.parse_args(argv)
+def show(overhead: list[list[str]], frames: list[list[str]]) -> None:
+    """Both tables so far (printed after each phase, so a cut-short run still reports)."""
+    print(
+        f"\nTime to first token: platform overhead (ms; goal p50 ≤ {GOAL_P50_MS:.0f}, "
+        f"p99 ≤ {GOAL_P99_MS:.0f})"
+    )
+    print(table(OVERHEAD_HEADERS, overhead))
+    print("\nFrames sent per reply against tokens per reply")
+    print(table(FRAMES_HEADERS, frames), flush=True)
 
-    print(f"reply_overhead: {harness.machine_line()}", flush=True)
-    env = harness.prepare_services()
-    from django.conf import settings
 
-    frame_ms = settings.LLM_STREAM_FRAME_MS
-    overhead: list[list[str]] = []
-    frames: list[list[str]] = []
-
-    bench_model = "32x5"  # 32 tokens, 5 ms apart: a fast GPU model's pace
+def bench_engine_phase(
+    env: dict[str, str],
+    args: argparse.Namespace,
+    overhead: list[list[str]],
+    frames: list[list[str]],
+    bench_model: str,
+    frame_ms: int,
+) -> None:
+    """The bench engine on several worker processes: 1, then N conversations at once."""
     with harness.platform(env, llm_workers=args.bench_workers, worker_app="bench.worker") as live:
         key = harness.make_widget("bench", bench_model)
         print("bench engine, 1 conversation…", flush=True)
@@ -129,50 +148,44 @@ def main(argv: list[str] | None = None) -> None:
         )
         frames.append(frames_row(f"bench engine, {args.conversations} conv.", samples, frame_ms))
 
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so the platform's processes are stopped on the way out
+
+
+def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bench-workers", type=int, default=4)
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=4, help="at most 8 (message rate cap)")
+    parser.add_argument("--sequential", type=int, default=40)
+    parser.add_argument("--smollm2-replies", type=int, default=6)
+    parser.add_argument("--only", choices=["bench-engine", "smollm2"], help="run one phase")
+    args = parser.parse_args(argv)
+
+    print(f"reply_overhead: {harness.machine_line()}", flush=True)
+    env = harness.prepare_services()
+    from django.conf import settings
+
+    frame_ms = settings.LLM_STREAM_FRAME_MS
+    overhead: list[list[str]] = []
+    frames: list[list[str]] = []
+
+    bench_model = "32x5"  # 32 tokens, 5 ms apart: a fast GPU model's pace
+    if args.only != "smollm2":
+        bench_engine_phase(env, args, overhead, frames, bench_model, frame_ms)
+        show(overhead, frames)
+    if args.only == "bench-engine":
+        return
     with harness.platform(env, llm_workers=1) as live:
-        key = harness.make_widget("llamacpp", "", max_tokens=96)
+        key = harness.make_widget("llamacpp", "", max_tokens=64)
         print("SmolLM2 (llama.cpp), 1 conversation…", flush=True)
         samples = asyncio.run(one_at_a_time(live.ws_url, key, args.smollm2_replies, warmup=1))
         overhead.append(overhead_row("SmolLM2 llama.cpp, 1 conversation", samples))
         frames.append(frames_row("SmolLM2 llama.cpp, 1 conv.", samples, frame_ms))
 
-    print()
-    print(
-        f"Time to first token: platform overhead (ms; goal p50 ≤ {GOAL_P50_MS:.0f}, "
-        f"p99 ≤ {GOAL_P99_MS:.0f})"
-    )
-    print(
-        table(
-            [
-                "scenario",
-                "replies",
-                "client TTFT p50",
-                "engine TTFT p50",
-                "queue wait p50 / p99",
-                "overhead p50 / p99",
-                "overhead - queue wait p50 / p99",
-                "of which context + prompt p50",
-                "overhead ÷ client TTFT",
-            ],
-            overhead,
-        )
-    )
-    print()
-    print("Frames sent per reply against tokens per reply")
-    print(
-        table(
-            [
-                "scenario",
-                "replies",
-                "tokens / reply",
-                "frames / reply",
-                "tokens / frame",
-                "frames ÷ tokens",
-                "frame interval ms",
-            ],
-            frames,
-        )
-    )
+    show(overhead, frames)
 
 
 if __name__ == "__main__":

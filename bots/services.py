@@ -51,7 +51,6 @@ def accept_customer_message(
     with transaction.atomic():
         message, created = record_user_message(conversation, client_id, text)
         if created:
-            label_message.delay_on_commit(message.pk)
             # The socket's copy of the conversation may be stale (an agent took it, handed
             # it back): ask the row.
             reopen_if_resolved(conversation.pk)
@@ -60,7 +59,9 @@ def accept_customer_message(
                 conversation.pk, message
             ):
                 generate_reply.delay_on_commit(message.pk)
-            # Queued after the reply, so the `llm` queue answers first and remembers after.
+            # Queued after the reply (on-commit hooks run in order, each a Redis round trip),
+            # so the reply's task leaves first and the `llm` queue answers before it remembers.
+            label_message.delay_on_commit(message.pk)
             after_customer_message(message.pk)
     return message, created
 

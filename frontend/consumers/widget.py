@@ -222,9 +222,12 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 f"{settings.WIDGET_RATE_WINDOW_S} s; try again in {verdict.retry_after_s:.0f} s",
                 frame.client_id,
             )
-        message, _created = await database_sync_to_async(accept_customer_message)(
-            self.conversation, frame.client_id, frame.text
-        )
+        # Not thread-sensitive: each call is one transaction on its own connection, so the
+        # web process stores many conversations' messages at once instead of one at a time
+        # on the shared sync thread (50 conversations queued ~5 s behind it; docs/benchmarks.md).
+        message, _created = await database_sync_to_async(
+            accept_customer_message, thread_sensitive=False
+        )(self.conversation, frame.client_id, frame.text)
         # Acknowledged only now: the message is committed. A resend gets the same ack.
         self.sent_final.add(message.pk)
         await self._send(
@@ -305,8 +308,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # Group events (published by services and the model worker).
 
     async def message_stored(self, event: dict[str, Any]) -> None:
+        # A plain read, off the shared sync thread: the first delta waits behind this fetch.
         message = await database_sync_to_async(
-            lambda: Message.objects.select_related("author").filter(pk=event["message_id"]).first()
+            lambda: Message.objects.select_related("author").filter(pk=event["message_id"]).first(),
+            thread_sensitive=False,
         )()
         if message is not None:
             await self._send_message(message)
@@ -337,7 +342,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if sent is None or offset > sent:
             # We missed the start (joined mid-reply, or a frame was dropped): resend the row.
             message = await database_sync_to_async(
-                lambda: Message.objects.select_related("author").filter(pk=message_id).first()
+                lambda: Message.objects.select_related("author").filter(pk=message_id).first(),
+                thread_sensitive=False,
             )()
             if message is not None:
                 await self._send_message(message)

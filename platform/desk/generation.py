@@ -6,6 +6,8 @@ Message or publishes to the customer's conversation group.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import transaction
 
 from bots.context import gather_context
@@ -16,7 +18,7 @@ from desk import events
 from desk.models import Handoff
 from memory.models import Conversation, Message
 
-SUMMARY_TOKENS = 120
+SUMMARY_TOKENS = 96
 DRAFT_TOKENS = 160
 TRANSCRIPT_CHARS = 3000
 LABEL = {"user": "Customer", "bot": "Bot", "agent": "Agent", "system": "System"}
@@ -30,11 +32,28 @@ def _transcript(conversation: Conversation, up_to_seq: int | None = None) -> str
     return "\n".join(lines)[-TRANSCRIPT_CHARS:]
 
 
-def _generate(conversation: Conversation, prompt: list[ChatMessage], max_tokens: int) -> str:
+class Abandoned(Exception):
+    """Nobody needs the text any more (the trip ended while it was being written)."""
+
+
+def _generate(
+    conversation: Conversation,
+    prompt: list[ChatMessage],
+    max_tokens: int,
+    still_wanted: Callable[[], bool] | None = None,
+) -> str:
     bot = conversation.bot
     engine = get_engine(bot.engine, bot.model)
-    pieces = engine.stream(prompt, max_tokens=max_tokens, temperature=0.0, usage=Usage())
-    return "".join(pieces).strip()
+    text = ""
+    for n, piece in enumerate(
+        engine.stream(prompt, max_tokens=max_tokens, temperature=0.0, usage=Usage())
+    ):
+        text += piece
+        # The `llm` worker is shared with customers' replies: stop early when the agent no
+        # longer needs this (handed back, resolved) instead of holding the queue.
+        if still_wanted is not None and n % 16 == 15 and not still_wanted():
+            raise Abandoned()
+    return text.strip()
 
 
 def summarize_handoff(handoff_id: int) -> Handoff | None:
@@ -45,15 +64,26 @@ def summarize_handoff(handoff_id: int) -> Handoff | None:
         ).update(summary_status=Handoff.SummaryStatus.RUNNING)
     if not claimed:
         return None
-    handoff = Handoff.objects.select_related("conversation__bot").get(pk=handoff_id)
+    handoff = Handoff.objects.select_related("conversation__bot").filter(pk=handoff_id).first()
+    if handoff is None:
+        return None
     conversation = handoff.conversation
     transcript = _transcript(conversation, handoff.up_to_seq) or "(no messages)"
     prompt: list[ChatMessage] = [
         {"role": "system", "content": template("handoff_summary").strip()},
         {"role": "user", "content": f"Conversation:\n{transcript}\n\nSummary for the agent:"},
     ]
+
+    def trip_open() -> bool:
+        return Handoff.objects.filter(pk=handoff_id, ended_at__isnull=True).exists()
+
     try:
-        text = _generate(conversation, prompt, SUMMARY_TOKENS)
+        if not trip_open():
+            raise Abandoned()
+        text = _generate(conversation, prompt, SUMMARY_TOKENS, still_wanted=trip_open)
+    except Abandoned:
+        Handoff.objects.filter(pk=handoff_id).update(summary_status=Handoff.SummaryStatus.FAILED)
+        return None
     except Exception:
         Handoff.objects.filter(pk=handoff_id).update(summary_status=Handoff.SummaryStatus.FAILED)
         raise

@@ -51,6 +51,15 @@ def _status_changed(conversation_id: int, organization_id: int) -> None:
     events.queue_changed(organization_id)
 
 
+def _queue_moved(organization_id: int, except_id: int) -> None:
+    """Someone left the queue: every waiting customer of the organization gets a new position."""
+    waiting = Conversation.objects.filter(
+        organization_id=organization_id, status=Status.WAITING
+    ).exclude(pk=except_id)
+    for conversation_id in waiting.values_list("pk", flat=True)[:500]:
+        publish_to_conversation(conversation_id, {"type": "conversation.status"})
+
+
 def _cut_streaming_replies(conversation_id: int) -> None:
     """Freeze a bot reply in flight with the text so far: nothing stays 'streaming'.
 
@@ -138,6 +147,8 @@ def claim_conversation(agent: User, conversation_id: int) -> Conversation:
             )
         audit(agent, conversation.organization_id, "claim", conversation)
         _status_changed(conversation.pk, conversation.organization_id)
+        if conversation.status == Status.WAITING:
+            _queue_moved(conversation.organization_id, conversation.pk)
     conversation.refresh_from_db()
     return conversation
 

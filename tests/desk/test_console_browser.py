@@ -97,7 +97,7 @@ def test_customer_asks_for_a_human_agent_claims_replies_hands_back_resolves_and_
     box.fill("What are your opening hours?")
     box.press("Enter")
     bot_bubble = customer.locator('[data-role="bot"][data-status="final"]')
-    expect(bot_bubble).to_have_count(1, timeout=180_000)
+    expect(bot_bubble).to_have_count(1, timeout=300_000)
     bot_reply = Message.objects.get(conversation=conversation, role="bot")
     assert bot_reply.status == "final" and bot_reply.text
     expect(console.locator('#messages li[data-role="bot"][data-status="final"]')).to_have_count(1)

@@ -83,7 +83,7 @@ def test_handoff_claim_reply_hand_back_resolve_and_csat_over_both_sockets(
     assert console.act("hand_back", conversation_id=conversation_id)["type"] == "ok"
     _wait(widget, lambda f: _status(f, "bot"))
     widget.send({"type": "message", "client_id": "c2", "text": "What are your opening hours?"})
-    reply = _wait(widget, is_final_reply, timeout=120)[-1]["message"]
+    reply = _wait(widget, is_final_reply, timeout=300)[-1]["message"]
     assert reply["role"] == "bot" and reply["text"]
 
     # Back to an agent (free text this time), then resolved: the widget is asked for CSAT.
@@ -120,10 +120,10 @@ def test_handoff_summary_is_written_by_the_model_for_the_agent(
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
     widget.resume(0)
     widget.send({"type": "message", "client_id": "m1", "text": "My card payment was declined."})
-    _wait(widget, is_final_reply, timeout=120)
+    _wait(widget, is_final_reply, timeout=300)
     widget.send({"type": "message", "client_id": "m2", "text": "I want to speak to an agent"})
     _wait(widget, lambda f: _status(f, "waiting"), timeout=30)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     handoff = Handoff.objects.get(conversation_id=widget.hello["conversation_id"])
     while handoff.summary_status in ("pending", "running") and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -145,6 +145,7 @@ def test_takeover_while_the_bot_is_streaming_stops_the_reply(
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
     widget.resume(0)
     conversation_id = widget.hello["conversation_id"]
+    assert console.act("watch", conversation_id=conversation_id)["type"] == "ok"
     widget.send(
         {
             "type": "message",
@@ -152,9 +153,13 @@ def test_takeover_while_the_bot_is_streaming_stops_the_reply(
             "text": "Write a long, detailed essay about the history of banking in Europe.",
         }
     )
-    before = _wait(widget, lambda f: f["type"] == "reply.delta", timeout=120)
+    before = _wait(widget, lambda f: f["type"] == "reply.delta", timeout=300)
     reply_id = before[-1]["message_id"]
 
+    # The agent watches the bot's reply stream live in the console, then takes over.
+    console.recv_until(
+        lambda f: f["type"] == "reply.delta" and f["message_id"] == reply_id, timeout=120
+    )
     assert console.act("claim", conversation_id=conversation_id)["type"] == "ok"
     frames = _wait(widget, lambda f: _status(f, "agent"), timeout=30)
     seen = "".join(f["text"] for f in before + frames if f["type"] == "reply.delta")
@@ -206,7 +211,7 @@ def test_a_drafted_reply_reaches_only_the_agent_and_is_never_sent_on_its_own(
     assert console.act("claim", conversation_id=conversation_id)["type"] == "ok"
     stored_before = Message.objects.filter(conversation_id=conversation_id).count()
     assert console.act("draft", conversation_id=conversation_id)["type"] == "ok"
-    draft = console.recv_until(lambda f: f["type"] == "draft", timeout=180)[-1]
+    draft = console.recv_until(lambda f: f["type"] == "draft", timeout=300)[-1]
     assert draft["conversation_id"] == conversation_id and len(draft["text"].strip()) > 5
 
     time.sleep(1)
@@ -222,3 +227,25 @@ def test_a_drafted_reply_reaches_only_the_agent_and_is_never_sent_on_its_own(
         assert time.monotonic() < deadline, "presence did not go offline on disconnect"
         time.sleep(0.2)
     widget.close()
+
+
+def test_waiting_customers_see_their_place_in_line_move_up_when_one_is_claimed(
+    live_platform: LivePlatform,
+) -> None:
+    bot = make_bot()
+    key = make_widget_key(bot)
+    agent = make_agent(bot.organization)
+    first = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
+    second = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
+    for widget, place in ((first, 1), (second, 2)):
+        widget.resume(0)
+        widget.send({"type": "handoff.request"})
+        assert _wait(widget, lambda f: _status(f, "waiting"))[-1]["position"] == place
+
+    console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
+    assert console.act("claim", conversation_id=first.hello["conversation_id"])["type"] == "ok"
+    assert _wait(first, lambda f: _status(f, "agent"))[-1]["agent_name"] == agent.first_name
+    assert _wait(second, lambda f: _status(f, "waiting"))[-1]["position"] == 1
+    console.close()
+    first.close()
+    second.close()

@@ -297,8 +297,17 @@ class FlakyNetwork:
         self.down_until = 0.0
         self.cut_at_first_delta = False
         self.connections = 0
+        self.resumed = 0
         self.open: list[tuple[Any, Any]] = []
         page.route_web_socket(re.compile(r".*/ws/widget/.*"), self.route)
+
+    def wait_resumed(self, page: Page, count: int = 1) -> None:
+        """Until the widget has resumed `count` times (Playwright runs the proxy meanwhile)."""
+        for _ in range(300):
+            if self.resumed >= count:
+                return
+            page.wait_for_timeout(100)
+        raise AssertionError("the widget did not connect")
 
     @property
     def down(self) -> bool:
@@ -323,6 +332,8 @@ class FlakyNetwork:
             if self.down:
                 return
             ws.send(message)
+            if '"resumed"' in str(message):
+                self.resumed += 1
             if self.cut_at_first_delta and '"reply.delta"' in str(message):
                 self.cut_at_first_delta = False
                 self.cut(1.5)
@@ -376,8 +387,7 @@ def test_message_sent_while_the_network_is_down_is_delivered_once_after_reconnec
     network = FlakyNetwork(page)
     page.goto(live_platform.url + "/")
     page.get_by_role("button", name="Open chat", exact=True).click()
-    expect(page.get_by_text("Hi! I'm the Acme test assistant.")).to_be_visible()
-    wait_until(lambda: network.connections == 1)
+    network.wait_resumed(page)
     network.cut(3.0)
     expect(page.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
 

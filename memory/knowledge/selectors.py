@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -77,10 +78,10 @@ lexical AS (
             SELECT c.id, c.search
             FROM knowledge_chunk c
             WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s
-              AND c.search @@ to_tsquery('english', %(terms)s)
+              AND c.search @@ to_tsquery('simple', %(terms)s)
             LIMIT %(lexical_cap)s
         ) matching,
-        to_tsquery('english', %(terms)s) q
+        to_tsquery('simple', %(terms)s) q
         ORDER BY score DESC
         LIMIT %(candidates)s
     ) matched
@@ -101,10 +102,27 @@ LIMIT %(limit)s
 """
 
 
-def _or_terms(query: str) -> str:
-    """Words of the question OR-ed for to_tsquery (plainto_tsquery would AND them)."""
-    words = ["".join(ch for ch in word if ch.isalnum()) for word in query.split()]
-    return " | ".join(f"'{w}'" for w in words if w) or "''"
+# The question's lexemes, less those in more than COMMON_SHARE of all chunks (Postgres's own
+# statistics on the column, from ANALYZE): a word like "card" in a bank's knowledge base
+# carries no signal and would make the full-text side scan most of the table.
+COMMON_SHARE = 0.05
+LEXEMES_SQL = """
+SELECT lexeme FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
+WHERE lexeme NOT IN (
+    SELECT u.e
+    FROM pg_stats s, unnest(s.most_common_elems::text::text[]) WITH ORDINALITY AS u(e, n)
+    WHERE s.tablename = 'knowledge_chunk' AND s.attname = 'search'
+      AND u.e IS NOT NULL AND s.most_common_elem_freqs[u.n] > %(common)s
+)
+"""
+
+
+def _or_terms(cursor: Any, query: str) -> str | None:
+    """The question's informative lexemes OR-ed for to_tsquery (plainto_tsquery ANDs them);
+    None (NULL: no full-text match) when it has none."""
+    cursor.execute(LEXEMES_SQL, {"text": query, "common": COMMON_SHARE})
+    lexemes = [row[0] for row in cursor.fetchall() if "'" not in row[0] and "\\" not in row[0]]
+    return " | ".join(f"'{lexeme}'" for lexeme in lexemes) or None
 
 
 def embed_query(query: str) -> npt.NDArray[np.float32]:
@@ -128,11 +146,10 @@ def retrieve_chunks(
     bot_chunks = _bot_chunk_count(bot)
     if bot_chunks == 0:
         return []
-    params: dict[str, str | int] = {
+    params: dict[str, str | int | None] = {
         "vector": "[" + ",".join(f"{x:.7g}" for x in vector) + "]",
         "bot": bot.pk,
         "org": bot.organization_id,
-        "terms": _or_terms(query),
         "candidates": max(CANDIDATES, limit),
         "rrf": RRF_K,
         "limit": limit,
@@ -149,6 +166,7 @@ def retrieve_chunks(
             widen = table_rows / max(bot_chunks, 1)
             ef = min(1000, math.ceil(settings.KNOWLEDGE_EF_SEARCH * widen))
             cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+        params["terms"] = _or_terms(cursor, query)
         cursor.execute(SQL, params)
         rows = cursor.fetchall()
     return [

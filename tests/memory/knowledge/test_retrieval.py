@@ -74,3 +74,5 @@ def test_an_exact_term_and_a_paraphrase_are_both_found() -> None:
     ingest(bot, "Exchange rates", "We convert foreign payments at the network's daily rate.")
     assert retrieve_chunks(bot, "ZX-4411")[0].title == "Router manual"
     assert retrieve_chunks(bot, "how long until my new card shows up")[0].title == "Card delivery"
+    # Only stop words: no full-text side at all, the vector side still answers.
+    assert len(retrieve_chunks(bot, "what is it about?")) == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -63,6 +64,19 @@ def prepare_services() -> dict[str, str]:
 
     django.setup()
     return env
+
+
+def stop_postgres() -> None:
+    """Stop the bench's embedded Postgres (pgserver keeps it when an earlier run was killed)."""
+    pidfile = Path(os.environ["SWITCHBOARD_DATA_DIR"]) / "pgdata" / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # Postgres' fast shutdown
+    except (OSError, ValueError, IndexError):
+        return
+    deadline = time.monotonic() + 10
+    while pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 @dataclass

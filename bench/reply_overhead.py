@@ -166,6 +166,13 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"reply_overhead: {harness.machine_line()}", flush=True)
     env = harness.prepare_services()
+    try:
+        run(args, env)
+    finally:
+        harness.stop_postgres()
+
+
+def run(args: argparse.Namespace, env: dict[str, str]) -> None:
     from django.conf import settings
 
     frame_ms = settings.LLM_STREAM_FRAME_MS

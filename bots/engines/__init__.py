@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Callable
 
@@ -14,6 +15,17 @@ __all__ = ["ChatMessage", "Engine", "EngineError", "Usage", "get_engine", "regis
 _engines: dict[tuple[str, str], Engine] = {}
 _extra: dict[str, Callable[[str], Engine]] = {}
 _lock = threading.Lock()
+
+
+@atexit.register
+def _close_engines() -> None:
+    # llama.cpp frees its model in __del__, which fails once the interpreter is tearing
+    # down its modules: close loaded engines while everything still exists.
+    for engine in list(_engines.values()):
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
+    _engines.clear()
 
 
 def register_engine(kind: str, factory: Callable[[str], Engine]) -> None:

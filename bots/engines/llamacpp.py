@@ -42,6 +42,9 @@ class LlamaCppEngine(Engine):
         self.model_name = path.stem
         self.context_tokens = context_tokens
 
+    def close(self) -> None:
+        self._llm.close()
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 

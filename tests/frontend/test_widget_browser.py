@@ -772,6 +772,22 @@ def test_identity_attributes_of_the_script_tag_reach_the_socket_url(
         "the socket goes to the src's host"
     )
     assert f"key={key.key}" in url and "user_id=cust-42" in url and "user_hash=ab12" in url
+    # "ab12" is no valid signature: the server refuses it (4401) and the widget carries on
+    # as an anonymous visitor instead of retrying the refused claim.
+    with page.expect_websocket(timeout=30_000) as again:
+        pass
+    assert "user_id" not in again.value.url and "user_hash" not in again.value.url
+    page.get_by_role("textbox", name="Message").fill("Hello there")
+    page.get_by_role("button", name="Send").click()
+    deadline = time.monotonic() + 30
+    stored = Message.objects.none()
+    while time.monotonic() < deadline:
+        stored = Message.objects.filter(conversation__bot=_bot, role="user", text="Hello there")
+        if stored.exists():
+            break
+        time.sleep(0.2)
+    contact = stored.get().conversation.contact
+    assert not contact.external_id, "an unverified claim never identifies the visitor"
 
 
 def test_a_lost_ack_leaves_one_message_on_screen_and_in_the_db_with_a_faked_lossy_proxy(

@@ -14,6 +14,7 @@
   const PREFIX = "switchboard:" + KEY + ":";
   const VISITOR_RE = /^[A-Za-z0-9_-]{16,64}$/;
   const CLOSE_ERASED = 4410;
+  const CLOSE_BAD_IDENTITY = 4401;
 
   // Storage can throw (privacy modes, sandboxed frames): the widget still works without it.
   const storage = (kind) => {
@@ -365,7 +366,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     const query = new URLSearchParams({ key: KEY, visitor });
     const identity = { userId: "user_id", userHash: "user_hash", token: "token" };
     for (const [attr, param] of Object.entries(identity)) {
-      if (script.dataset[attr]) query.set(param, script.dataset[attr]);
+      if (script.dataset[attr] && !state.identityRefused) query.set(param, script.dataset[attr]);
     }
     let ws;
     try {
@@ -389,6 +390,12 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
       if (state.ws !== ws) return;
       state.ws = null;
       state.ready = false;
+      if (event.code === CLOSE_BAD_IDENTITY && !state.identityRefused) {
+        // The host page's signature did not verify: go on as an anonymous visitor (no
+        // stored memory is unlocked) instead of retrying the same refused claim forever.
+        state.identityRefused = true;
+        console.warn("Switchboard: the user signature was refused; chatting anonymously.");
+      }
       if (event.code === CLOSE_ERASED) {
         // The customer erased everything: start over with a clean slate.
         for (const { el } of state.messages.values()) el.remove();

@@ -62,7 +62,7 @@ def accept_customer_message(
             # Queued after the reply (on-commit hooks run in order, each a Redis round trip),
             # so the reply's task leaves first and the `llm` queue answers before it remembers.
             label_message.delay_on_commit(message.pk)
-            after_customer_message(message.pk)
+            after_customer_message(message.pk, message.text)
     return message, created
 
 

@@ -55,8 +55,11 @@ def summarise_ended_conversations() -> None:
         summarise_conversation.delay(conversation_id)
 
 
-def after_customer_message(message_id: int) -> None:
+def after_customer_message(message_id: int, text: str | None = None) -> None:
     """Queue the memory work for a new customer message (call inside the storing transaction)."""
     remember_from_message.delay_on_commit(message_id)
-    if settings.LONGTERM_MODEL_EXTRACTION:
+    # The cheap first-person check runs here, so that most messages never reach the `llm`
+    # queue at all (the task checks again: it may be enqueued without the text).
+    worth_it = text is None or services.worth_a_model_look(text)
+    if settings.LONGTERM_MODEL_EXTRACTION and worth_it:
         extract_facts_with_model.delay_on_commit(message_id)

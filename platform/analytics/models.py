@@ -9,6 +9,24 @@ from __future__ import annotations
 
 from django.db import models
 
+# The rollup columns that add up across hours, days and bots.
+SUMMED_COUNTS = (
+    "conversations",
+    "contained",
+    "handoffs",
+    "user_messages",
+    "bot_messages",
+    "agent_messages",
+    "tokens",
+    "no_knowledge",
+    "helpful",
+    "not_helpful",
+    "csat_sum",
+    "csat_count",
+    "sentiment_sum",
+    "sentiment_count",
+)
+
 
 class HourlyRollup(models.Model):
     organization = models.ForeignKey(

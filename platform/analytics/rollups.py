@@ -23,6 +23,7 @@ from memory.models import Conversation, Feedback, Message
 
 from .buckets import bucket_sql
 from .models import (
+    SUMMED_COUNTS,
     AgentHourlyRollup,
     DailyRollup,
     DirtyHour,
@@ -32,22 +33,6 @@ from .models import (
 )
 
 HOUR = timedelta(hours=1)
-DAILY_SUMS = (
-    "conversations",
-    "contained",
-    "handoffs",
-    "user_messages",
-    "bot_messages",
-    "agent_messages",
-    "tokens",
-    "no_knowledge",
-    "helpful",
-    "not_helpful",
-    "csat_sum",
-    "csat_count",
-    "sentiment_sum",
-    "sentiment_count",
-)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -335,7 +320,7 @@ def _rebuild_daily(organization_id: int, first: datetime, last: datetime) -> Non
         HourlyRollup.objects.filter(organization_id=organization_id, hour__gte=first, hour__lt=last)
         .annotate(day=TruncDate("hour"))
         .values("bot_id", "day")
-        .annotate(**{field: Sum(field) for field in DAILY_SUMS})
+        .annotate(**{field: Sum(field) for field in SUMMED_COUNTS})
     ):
         values: dict[str, Any] = dict(row)
         days[(values.pop("bot_id"), values.pop("day"))].update(values)

@@ -18,23 +18,13 @@ from bots.models import Bot
 from memory.models import Feedback
 
 from . import buckets
-from .models import AgentHourlyRollup, DailyRollup, HourlyRollup, KnowledgeGap, TopicDailyRollup
-
-SUMMED = (
-    "conversations",
-    "contained",
-    "handoffs",
-    "user_messages",
-    "bot_messages",
-    "agent_messages",
-    "tokens",
-    "no_knowledge",
-    "helpful",
-    "not_helpful",
-    "csat_sum",
-    "csat_count",
-    "sentiment_sum",
-    "sentiment_count",
+from .models import (
+    SUMMED_COUNTS,
+    AgentHourlyRollup,
+    DailyRollup,
+    HourlyRollup,
+    KnowledgeGap,
+    TopicDailyRollup,
 )
 
 
@@ -61,7 +51,7 @@ def _ratio(part: float, whole: float) -> float | None:
 
 
 def _derive(totals: dict[str, Any], ttft: dict[int, int], total: dict[int, int]) -> dict[str, Any]:
-    t = {key: totals.get(key) or 0 for key in SUMMED}
+    t = {key: totals.get(key) or 0 for key in SUMMED_COUNTS}
     rated = t["helpful"] + t["not_helpful"]
     return {
         "conversations": t["conversations"],
@@ -80,7 +70,7 @@ def _derive(totals: dict[str, Any], ttft: dict[int, int], total: dict[int, int])
 
 def summary(org_id: int, start: date, end: date, bot_id: int | None = None) -> dict[str, Any]:
     rows = _daily(org_id, start, end, bot_id)
-    totals = rows.aggregate(**{key: Sum(key) for key in SUMMED})
+    totals = rows.aggregate(**{key: Sum(key) for key in SUMMED_COUNTS})
     hists = _histograms(org_id, start, end, bot_id)
     return _derive(totals, hists.get(("ttft_hist", None), {}), hists.get(("total_hist", None), {}))
 
@@ -113,7 +103,7 @@ def per_bot(org_id: int, start: date, end: date) -> list[dict[str, Any]]:
     names = dict(Bot.objects.filter(organization_id=org_id).values_list("id", "name"))
     totals: dict[int, dict[str, Any]] = {
         row["bot_id"]: dict(row)
-        for row in rows.values("bot_id").annotate(**{key: Sum(key) for key in SUMMED})
+        for row in rows.values("bot_id").annotate(**{key: Sum(key) for key in SUMMED_COUNTS})
     }
     hists = _histograms(org_id, start, end, by_bot=True)
     return [
@@ -139,11 +129,11 @@ def summary_and_per_bot(
         row["bot_id"]: dict(row)
         for row in _daily(org_id, start, end, None)
         .values("bot_id")
-        .annotate(**{key: Sum(key) for key in SUMMED})
+        .annotate(**{key: Sum(key) for key in SUMMED_COUNTS})
     }
     hists = _histograms(org_id, start, end, by_bot=True)
     chosen = [b for b in totals if bot_id is None or b == bot_id]
-    overall = {key: sum(totals[b][key] or 0 for b in chosen) for key in SUMMED}
+    overall = {key: sum(totals[b][key] or 0 for b in chosen) for key in SUMMED_COUNTS}
     merged = {
         field: buckets.merge(
             {str(k): v for k, v in hists.get((field, b), {}).items()} for b in chosen

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from switchboard.admin_scope import OrganizationScopedAdmin
+
 from .models import Bot, WidgetKey
 
 
@@ -9,7 +11,7 @@ class WidgetKeyInline(admin.TabularInline[WidgetKey, Bot]):
 
 
 @admin.register(Bot)
-class BotAdmin(admin.ModelAdmin[Bot]):
+class BotAdmin(OrganizationScopedAdmin[Bot]):
     list_display = ("name", "organization", "engine", "model", "max_tokens")
     list_filter = ("engine", "organization")
     inlines = [WidgetKeyInline]

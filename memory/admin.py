@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from switchboard.admin_scope import OrganizationScopedAdmin
+
 from .models import Contact, Conversation, Feedback, Message
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin[Contact]):
+class ContactAdmin(OrganizationScopedAdmin[Contact]):
     list_display = ("visitor_id", "organization", "created_at", "last_seen_at")
 
 
@@ -16,13 +18,14 @@ class MessageInline(admin.TabularInline[Message, Conversation]):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin[Conversation]):
+class ConversationAdmin(OrganizationScopedAdmin[Conversation]):
     list_display = ("id", "bot", "contact", "status", "last_seq", "updated_at")
     list_filter = ("status", "bot")
     inlines = [MessageInline]
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin[Feedback]):
+class FeedbackAdmin(OrganizationScopedAdmin[Feedback]):
+    organization_path = "message__conversation__organization"
     list_display = ("message", "contact", "rating", "updated_at")
     list_filter = ("rating",)

@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
+from switchboard.admin_scope import OrganizationScopedAdmin
+
 from .classifier import name_as_example
 from .models import Example, Topic, TopicClassifier
 from .services import add_examples, schedule_training
@@ -21,7 +23,8 @@ class ExampleInline(admin.TabularInline[Example, Topic]):
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin[Topic]):
+class TopicAdmin(OrganizationScopedAdmin[Topic]):
+    organization_path = "bot__organization"
     list_display = ("name", "bot", "description", "created_at")
     list_filter = ("bot",)
     search_fields = ("name", "examples__text")
@@ -60,7 +63,8 @@ class TopicAdmin(admin.ModelAdmin[Topic]):
 
 
 @admin.register(TopicClassifier)
-class TopicClassifierAdmin(admin.ModelAdmin[TopicClassifier]):
+class TopicClassifierAdmin(OrganizationScopedAdmin[TopicClassifier]):
+    organization_path = "bot__organization"
     list_display = ("bot", "status", "method", "example_count", "train_ms", "trained_at")
     readonly_fields = (
         "bot", "status", "fingerprint", "method", "topic_names", "example_count", "train_ms",

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 from memory.knowledge.models import Chunk, Document, Lookup
 from memory.knowledge.services import reingest_document
+from switchboard.admin_scope import OrganizationScopedAdmin
 
 
 class ChunkInline(admin.TabularInline[Chunk, Document]):
@@ -25,7 +26,7 @@ class ChunkInline(admin.TabularInline[Chunk, Document]):
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin[Document]):
+class DocumentAdmin(OrganizationScopedAdmin[Document]):
     list_display = ["title", "bot", "kind", "status", "progress", "ingested_at", "error"]
     list_filter = ["status", "kind", "bot"]
     search_fields = ["title", "key", "source_url"]
@@ -60,7 +61,8 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
 
 
 @admin.register(Lookup)
-class LookupAdmin(admin.ModelAdmin[Lookup]):
+class LookupAdmin(OrganizationScopedAdmin[Lookup]):
+    organization_path = "bot__organization"
     list_display = ["message", "bot", "outcome", "best_similarity", "created_at"]
     list_filter = ["outcome", "bot"]
     readonly_fields = ["message", "bot", "outcome", "best_similarity", "chunk_ids"]

@@ -55,3 +55,55 @@ def test_a_staff_admin_sees_and_opens_only_their_organizations_rows() -> None:
     theirs_key = ApiKey.objects.filter(organization=theirs.org).first()
     assert theirs_key is not None
     assert client.get(f"/admin/api/apikey/{theirs_key.pk}/change/").status_code == 302
+
+
+OUR_APPS = {
+    "accounts",
+    "bots",
+    "topics",
+    "memory",
+    "knowledge",
+    "longterm",
+    "desk",
+    "analytics",
+    "api",
+}
+
+
+def test_every_admin_of_our_apps_lists_nothing_of_another_organization() -> None:
+    """A populated foreign tenant; the staff user administers an empty organization.
+
+    Every changelist of our apps must then be empty, but for their own organization and
+    their own membership.
+    """
+    from django.contrib import admin as django_admin
+
+    from bots.topics.models import Topic
+    from memory.longterm.models import Preference
+    from tests.conftest import make_org
+
+    theirs = make_tenant()
+    Topic.objects.create(bot=theirs.bot, name="card_arrival")
+    Preference.objects.create(contact=theirs.contact, name="language", value="French")
+    mine = make_org()
+    user = User.objects.create_user("staff-all", password="pw-staff-1", is_staff=True)
+    registered = [
+        model for model in django_admin.site._registry if model._meta.app_label in OUR_APPS
+    ]
+    user.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=[f"view_{model._meta.model_name}" for model in registered]
+        )
+    )
+    own_membership = Membership.objects.create(user=user, organization=mine, role="admin")
+    client = Client()
+    client.force_login(user)
+    expected = {"accounts.organization": [mine.pk], "accounts.membership": [own_membership.pk]}
+    shown = {}
+    for model in registered:
+        meta = model._meta
+        response = client.get(f"/admin/{meta.app_label}/{meta.model_name}/")
+        assert response.status_code == 200, meta.label
+        shown[meta.label_lower] = sorted(row.pk for row in response.context["cl"].result_list)
+    assert len(shown) >= 20, "the admin registers every model of our apps"
+    assert {label: pks for label, pks in shown.items() if pks} == expected

@@ -22,7 +22,7 @@ lint: install-dev  ## ruff, mypy and the migrations check
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(PY) -m mypy .
-	@$(PY) manage.py makemigrations --check --dry-run -v 0
+	@$(PY) manage.py makemigrations --check --dry-run
 
 test: install-dev browser lint  ## the whole test suite (lint, then pytest on real services)
 	@$(PY) -m pytest

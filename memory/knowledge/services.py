@@ -54,8 +54,12 @@ def add_document(
     blob: bytes | None = None,
     source_url: str = "",
     key: str = "",
+    queue: bool = True,
 ) -> Document:
     """Create or replace a document (same `key` on the same bot) and queue its ingestion.
+
+    `queue=False` leaves the ingestion to the caller (`ingest_knowledge --now`), so that no
+    worker races the caller's own run.
 
     An unchanged document that is ingested or on its way is left alone, so adding the same
     files again (seed_demo, a nightly sync) costs nothing. URLs are always fetched again.
@@ -80,10 +84,10 @@ def add_document(
         document.blob = blob
         document.source_url = source_url
         document.save()
-        return reingest_document(document)
+        return reingest_document(document, queue=queue)
 
 
-def reingest_document(document: Document) -> Document:
+def reingest_document(document: Document, *, queue: bool = True) -> Document:
     """Queue a fresh ingestion; the chunks in use stay searchable until it replaces them."""
     from memory.knowledge.tasks import ingest_document
 
@@ -96,7 +100,8 @@ def reingest_document(document: Document) -> Document:
             updated_at=timezone.now(),
         )
         document.refresh_from_db()
-        ingest_document.delay_on_commit(document.pk)
+        if queue:
+            ingest_document.delay_on_commit(document.pk)
     return document
 
 

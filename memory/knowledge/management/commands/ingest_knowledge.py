@@ -39,6 +39,7 @@ def kind_of(path: Path) -> str | None:
 
 class Command(BaseCommand):
     help = "Ingest files, folders and URLs into a bot's knowledge base, with a progress bar."
+    queue = True
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("bot", type=int, help="The bot's id.")
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         if options["status"]:
             self.show_status(bot)
             return
+        self.queue = not options["now"]  # with --now this process ingests; no worker races it
         documents = [*self.add_files(bot, options["paths"]), *self.add_urls(bot, options["url"])]
         if not documents:
             raise CommandError("nothing to ingest")
@@ -91,19 +93,28 @@ class Command(BaseCommand):
             if kind == Document.Kind.PDF:
                 documents.append(
                     services.add_document(
-                        bot, kind=kind, title=title, blob=path.read_bytes(), key=path.name
+                        bot,
+                        kind=kind,
+                        title=title,
+                        blob=path.read_bytes(),
+                        key=path.name,
+                        queue=self.queue,
                     )
                 )
             else:
                 text = path.read_text(encoding="utf-8", errors="replace")
                 documents.append(
-                    services.add_document(bot, kind=kind, title=title, body=text, key=path.name)
+                    services.add_document(
+                        bot, kind=kind, title=title, body=text, key=path.name, queue=self.queue
+                    )
                 )
         return documents
 
     def add_urls(self, bot: Bot, urls: list[str]) -> list[Document]:
         return [
-            services.add_document(bot, kind=Document.Kind.URL, title=url, source_url=url, key=url)
+            services.add_document(
+                bot, kind=Document.Kind.URL, title=url, source_url=url, key=url, queue=self.queue
+            )
             for url in urls
         ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,10 +17,35 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management.base import CommandError
+from django.db.utils import OperationalError
+from django.test import testcases
 
 from accounts.models import Organization
 from bots.models import Bot, WidgetKey
 from switchboard import supervisor
+
+_flush = testcases.TransactionTestCase._fixture_teardown
+
+
+def _flush_retrying_on_deadlock(self: testcases.TransactionTestCase) -> None:
+    """Flush after a transactional test, again if it deadlocked with a live worker.
+
+    The live platform's workers may still be finishing a test's background work (labelling,
+    memory, rollups) when the tables are truncated; Postgres then breaks the deadlock by
+    failing the TRUNCATE. The rows are the finished test's, so flushing again is right.
+    """
+    for attempt in range(5):
+        try:
+            _flush(self)
+            return
+        except CommandError as error:
+            if not isinstance(error.__cause__, OperationalError) or attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+testcases.TransactionTestCase._fixture_teardown = _flush_retrying_on_deadlock  # type: ignore[method-assign]
 
 LOG_DIR = Path(os.environ["SWITCHBOARD_DATA_DIR"]) / "logs"
 

@@ -22,6 +22,24 @@ from tests.desk.factories import make_conversation
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def no_background_replies_or_labels(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Keep the session's live workers off these conversations.
+
+    The triggers are decided when a message is accepted, before any background work; these
+    tests write the bot's replies and the sentiment scores themselves. A live worker (when
+    another test started one) would otherwise answer and relabel the same messages at the
+    same time, racing the test's own rows.
+    """
+    from bots.tasks import generate_reply
+    from bots.topics.tasks import label_message
+
+    queued: list[int] = []
+    monkeypatch.setattr(generate_reply, "delay_on_commit", queued.append)
+    monkeypatch.setattr(label_message, "delay_on_commit", queued.append)
+    return queued
+
+
 def _bot_reply(conversation: Conversation, to: Message, status: str = "final") -> Message:
     with transaction.atomic():
         return Message.objects.create(

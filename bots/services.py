@@ -28,7 +28,7 @@ from bots.models import Bot
 from bots.prompts import build_messages
 from memory.models import Conversation, Message
 from memory.services import allocate_seq, record_user_message
-from switchboard.realtime import publish_now, publish_to_conversation
+from switchboard.realtime import publish_message_stored, publish_now
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,7 @@ def claim_reply(user_message_id: int) -> Claim | None:
                 lease_until=now + LEASE,
                 lease_token=token,
             )
-            publish_to_conversation(
-                reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
-            )
+            publish_message_stored(reply.conversation_id, reply.pk)
             return Claim(reply, token)
         if reply.status in (Message.Status.FINAL, Message.Status.FAILED):
             return None
@@ -150,9 +148,7 @@ def claim_reply(user_message_id: int) -> Claim | None:
         reply.lease_until = now + LEASE
         reply.lease_token = token
         reply.save(update_fields=["attempts", "text", "lease_until", "lease_token", "updated_at"])
-        publish_to_conversation(
-            reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
-        )
+        publish_message_stored(reply.conversation_id, reply.pk)
         return Claim(reply, token)
 
 
@@ -165,9 +161,7 @@ def _fail(reply: Message, error: str) -> None:
     reply.save(
         update_fields=["status", "text", "error", "lease_until", "lease_token", "updated_at"]
     )
-    publish_to_conversation(
-        reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
-    )
+    publish_message_stored(reply.conversation_id, reply.pk)
 
 
 def fail_reply(user_message_id: int, error: str) -> None:
@@ -293,9 +287,7 @@ def generate_reply_for(claim: Claim) -> Message:
             lease_until=None,
             lease_token="",
         )
-        publish_to_conversation(
-            reply.conversation_id, {"type": "message.stored", "message_id": reply.pk}
-        )
+        publish_message_stored(reply.conversation_id, reply.pk)
         # The final write is an update(), which sends no signal: raise the webhook event here.
         from api.events import bot_reply_finished
 

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import F
 
 from bots.models import Bot
-from switchboard.realtime import publish_to_conversation
+from switchboard.realtime import publish_message_stored
 
 from .models import Contact, Conversation, Feedback, Message
 
@@ -62,9 +62,7 @@ def record_user_message(
             status=Message.Status.RECEIVED,
             client_id=client_id,
         )
-        publish_to_conversation(
-            conversation.pk, {"type": "message.stored", "message_id": message.pk}
-        )
+        publish_message_stored(conversation.pk, message.pk)
     return message, True
 
 

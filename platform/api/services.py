@@ -10,7 +10,7 @@ from django.db import transaction
 
 from memory.models import Conversation, Message
 from memory.services import allocate_seq
-from switchboard.realtime import publish_to_conversation
+from switchboard.realtime import publish_message_stored
 
 
 def send_agent_message(conversation: Conversation, text: str, author_id: int | None) -> Message:
@@ -33,5 +33,5 @@ def send_agent_message(conversation: Conversation, text: str, author_id: int | N
                 locked.assignee_id = author_id
                 fields.append("assignee")
             locked.save(update_fields=fields)
-        publish_to_conversation(locked.pk, {"type": "message.stored", "message_id": message.pk})
+        publish_message_stored(locked.pk, message.pk)
     return message

@@ -20,7 +20,7 @@ from desk import events
 from desk.models import AgentPresence, AuditEvent, Csat, Handoff, Note, OfflineMessage
 from memory.models import Conversation, Message
 from memory.services import allocate_seq
-from switchboard.realtime import publish_to_conversation
+from switchboard.realtime import publish_message_stored, publish_to_conversation
 
 Status = Conversation.Status
 CUT_NOTE = "stopped: an agent took over"
@@ -85,7 +85,7 @@ def _cut_streaming_replies(conversation_id: int) -> None:
         updated_at=timezone.now(),
     )
     for pk in cut:
-        publish_to_conversation(conversation_id, {"type": "message.stored", "message_id": pk})
+        publish_message_stored(conversation_id, pk)
 
 
 def request_handoff(conversation_id: int, reason: str) -> bool:
@@ -178,9 +178,7 @@ def send_agent_message(agent: User, conversation_id: int, text: str) -> Message:
             author=agent,
         )
         audit(agent, conversation.organization_id, "message", conversation, message_id=message.pk)
-        publish_to_conversation(
-            conversation.pk, {"type": "message.stored", "message_id": message.pk}
-        )
+        publish_message_stored(conversation.pk, message.pk)
     return message
 
 

@@ -62,3 +62,8 @@ def publish_to_group(group: str, event: dict[str, Any]) -> None:
         asyncio.run_coroutine_threadsafe(layer.group_send(group, event), loop).result(5.0)
 
     transaction.on_commit(send)
+
+
+def publish_message_stored(conversation_id: int, message_id: int) -> None:
+    """On commit: a message was stored or changed state; sockets re-read it from the row."""
+    publish_to_conversation(conversation_id, {"type": "message.stored", "message_id": message_id})

@@ -119,36 +119,45 @@ def _agent_conversation(agent: User, conversation_id: int) -> Conversation:
     return conversation
 
 
-def claim_conversation(agent: User, conversation_id: int) -> Conversation:
-    """The agent takes the conversation (from the queue, or straight from the bot).
-
-    Exactly one claimer wins: the UPDATE only matches while nobody is assigned.
+def take_conversation(
+    conversation: Conversation, agent: User, actor: User | None, action: str, **detail: Any
+) -> bool:
+    """Give the conversation an owner, inside the caller's transaction; False when someone
+    else got there first. Every claim and auto-assignment goes through this one UPDATE: it
+    only matches while nobody is assigned, so exactly one of them wins.
     """
+    won = Conversation.objects.filter(
+        pk=conversation.pk,
+        status__in=[Status.BOT, Status.WAITING],
+        assignee__isnull=True,
+    ).update(status=Status.AGENT, assignee=agent, updated_at=timezone.now())
+    if not won:
+        return False
+    _cut_streaming_replies(conversation.pk)
+    now = timezone.now()
+    open_trip = Handoff.objects.filter(conversation=conversation, ended_at__isnull=True)
+    if not open_trip.update(claimed_at=now, agent=agent):
+        Handoff.objects.create(
+            conversation=conversation,
+            reason="agent_takeover",
+            claimed_at=now,
+            agent=agent,
+            up_to_seq=conversation.last_seq,
+            summary_status=Handoff.SummaryStatus.DONE,
+        )
+    audit(actor, conversation.organization_id, action, conversation, **detail)
+    _status_changed(conversation.pk, conversation.organization_id)
+    if conversation.status == Status.WAITING:
+        _queue_moved(conversation.organization_id, conversation.pk)
+    return True
+
+
+def claim_conversation(agent: User, conversation_id: int) -> Conversation:
+    """The agent takes the conversation (from the queue, or straight from the bot)."""
     conversation = _agent_conversation(agent, conversation_id)
     with transaction.atomic():
-        won = Conversation.objects.filter(
-            pk=conversation.pk,
-            status__in=[Status.BOT, Status.WAITING],
-            assignee__isnull=True,
-        ).update(status=Status.AGENT, assignee=agent, updated_at=timezone.now())
-        if not won:
+        if not take_conversation(conversation, agent, agent, "claim"):
             raise Conflict("already taken")
-        _cut_streaming_replies(conversation.pk)
-        now = timezone.now()
-        open_trip = Handoff.objects.filter(conversation=conversation, ended_at__isnull=True)
-        if not open_trip.update(claimed_at=now, agent=agent):
-            Handoff.objects.create(
-                conversation=conversation,
-                reason="agent_takeover",
-                claimed_at=now,
-                agent=agent,
-                up_to_seq=conversation.last_seq,
-                summary_status=Handoff.SummaryStatus.DONE,
-            )
-        audit(agent, conversation.organization_id, "claim", conversation)
-        _status_changed(conversation.pk, conversation.organization_id)
-        if conversation.status == Status.WAITING:
-            _queue_moved(conversation.organization_id, conversation.pk)
     conversation.refresh_from_db()
     return conversation
 
@@ -318,6 +327,7 @@ __all__ = [
     "resolve_conversation",
     "send_agent_message",
     "set_presence",
+    "take_conversation",
     "transfer_conversation",
 ]
 

@@ -7,7 +7,9 @@ foreign or missing conversation answers the same `not_found`.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -15,11 +17,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
 from accounts.access import NotFound, org_ids_for_user
-from desk import events, selectors, services
-from desk.models import AgentPresence, Note
+from desk import events, presence, selectors, services
+from desk.models import AgentPresence, ConsoleSocket, Note
 from desk.tasks import draft_reply
 from memory.models import Message
 from switchboard.realtime import conversation_group
+
+log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
 MAX_FRAME = 64 * 1024
@@ -53,6 +57,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     user: User
     org_ids: list[int]
     watching: int | None = None
+    heartbeat: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -68,17 +73,29 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_add(events.org_group(org_id), self.channel_name)
         await self.channel_layer.group_add(events.user_group(user.pk), self.channel_name)
         await self.accept()
-        await database_sync_to_async(services.set_presence)(user, AgentPresence.Status.ONLINE)
+        await database_sync_to_async(presence.console_opened)(user, self.channel_name)
+        self.heartbeat = asyncio.create_task(self._beat())
         await self._send_queue()
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "user") or self.channel_layer is None:
             return
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         for org_id in self.org_ids:
             await self.channel_layer.group_discard(events.org_group(org_id), self.channel_name)
         await self.channel_layer.group_discard(events.user_group(self.user.pk), self.channel_name)
         await self._unwatch()
-        await database_sync_to_async(services.go_offline)(self.user.pk)
+        await database_sync_to_async(presence.console_closed)(self.user.pk, self.channel_name)
+
+    async def _beat(self) -> None:
+        """Keep this tab counted (desk.presence): a crashed process stops beating its rows."""
+        while True:
+            await asyncio.sleep(ConsoleSocket.BEAT_S)
+            try:
+                await database_sync_to_async(presence.console_seen)(self.user, self.channel_name)
+            except Exception:
+                log.exception("console heartbeat failed; the next beat tries again")
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # The conversation group also carries events meant for the widget only; skip any
@@ -225,7 +242,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         status = frame.get("status")
         if status not in (AgentPresence.Status.ONLINE, AgentPresence.Status.AWAY):
             raise ActionError("invalid_field", "'status' must be 'online' or 'away'")
-        await database_sync_to_async(services.set_presence)(self.user, str(status))
+        await database_sync_to_async(presence.choose_presence)(self.user, str(status))
         return {"status": status}
 
     # Group events.

@@ -14,7 +14,15 @@ from .models import AuditEvent, CannedResponse, Csat, HandoffPolicy, OfflineMess
 @admin.register(HandoffPolicy)
 class HandoffPolicyAdmin(OrganizationScopedAdmin[HandoffPolicy]):
     organization_path = "bot__organization"
-    list_display = ("bot", "on_request", "not_helpful_streak", "on_no_knowledge", "timezone")
+    list_display = (
+        "bot",
+        "on_request",
+        "not_helpful_streak",
+        "on_no_knowledge",
+        "auto_assign",
+        "max_open_per_agent",
+        "timezone",
+    )
 
 
 @admin.register(CannedResponse)

@@ -1,5 +1,6 @@
-"""Desk rows: per-bot handoff policy, agent presence, notes, canned replies, CSAT, offline
-messages, handoff trips (with their summaries), login failures and the audit trail.
+"""Desk rows: per-bot handoff policy, agent presence and open console sockets, notes, canned
+replies, CSAT, offline messages, handoff trips (with their summaries), login failures and the
+audit trail.
 
 Who owns a conversation lives on `memory.Conversation` (status + assignee); this app only
 changes it through conditional updates in `desk.services`.
@@ -37,12 +38,28 @@ class HandoffPolicy(models.Model):
     weekdays = models.JSONField(default=list, blank=True, help_text="[] = every day.")
     open_hour = models.PositiveSmallIntegerField(default=0)
     close_hour = models.PositiveSmallIntegerField(default=0)
+    auto_assign = models.BooleanField(
+        default=True,
+        help_text="Give waiting conversations to online agents (fewest open first); "
+        "off = agents claim from the queue.",
+    )
+    max_open_per_agent = models.PositiveSmallIntegerField(
+        default=5,
+        help_text="Auto-assignment stops at this many open conversations per agent in the "
+        "organization; 0 = no limit. Agents may still claim more by hand.",
+    )
 
     def __str__(self) -> str:
         return f"handoff policy of {self.bot_id}"
 
 
 class AgentPresence(models.Model):
+    """What everyone sees of an agent (`status`) and what the agent chose (`chosen`).
+
+    `status` is `chosen` while the agent has a live console socket (`ConsoleSocket`), and
+    `offline` once the last one is gone; `desk.presence` keeps it so.
+    """
+
     class Status(models.TextChoices):
         ONLINE = "online"
         AWAY = "away"
@@ -52,10 +69,34 @@ class AgentPresence(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presence"
     )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OFFLINE)
+    chosen = models.CharField(
+        max_length=8,
+        choices=[(Status.ONLINE, "Online"), (Status.AWAY, "Away")],
+        default=Status.ONLINE,
+        help_text="Set by the agent; kept across tabs and logins until they change it.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.status}"
+
+
+class ConsoleSocket(models.Model):
+    """One open console socket (a tab). The web process beats `seen_at`; a row it stopped
+    beating (the process crashed) no longer counts once it is older than the expiry."""
+
+    BEAT_S = 20  # the consumer touches `seen_at` this often
+    EXPIRES_S = 60  # three missed beats: the process holding the socket is gone
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="console_sockets"
+    )
+    channel_name = models.CharField(max_length=200, unique=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"console socket of {self.user_id}"
 
 
 class Note(models.Model):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
-from desk.models import AgentPresence, Handoff, Note
+from desk.models import AgentPresence, ConsoleSocket, Handoff, HandoffPolicy, Note
 from memory.models import Conversation, Message
 
 Status = Conversation.Status
@@ -39,6 +42,71 @@ def conversations_awaiting_agent(user: User) -> QuerySet[Conversation]:
         )
         .select_related("contact", "bot")
         .order_by("updated_at", "pk")
+    )
+
+
+def live_console_sockets() -> QuerySet[ConsoleSocket]:
+    """Sockets whose web process beat them recently; older rows belong to a dead process."""
+    cutoff = timezone.now() - timedelta(seconds=ConsoleSocket.EXPIRES_S)
+    return ConsoleSocket.objects.filter(seen_at__gte=cutoff)
+
+
+def assignable_agents(organization_id: int) -> QuerySet[User, tuple[int, int, Any]]:
+    """(user id, open conversations here, last assigned here) of the organization's members
+    who are online with a live console: fewest open first, then assigned least recently."""
+    open_here = (
+        Conversation.objects.filter(
+            organization_id=organization_id, status=Status.AGENT, assignee=OuterRef("pk")
+        )
+        .order_by()
+        .values("assignee")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    last_assigned = (
+        Handoff.objects.filter(
+            agent=OuterRef("pk"),
+            conversation__organization_id=organization_id,
+            claimed_at__isnull=False,
+        )
+        .order_by("-claimed_at")
+        .values("claimed_at")[:1]
+    )
+    return (
+        User.objects.filter(
+            is_active=True,
+            memberships__organization_id=organization_id,
+            presence__status=AgentPresence.Status.ONLINE,
+        )
+        .filter(Exists(live_console_sockets().filter(user=OuterRef("pk"))))
+        .annotate(
+            open_count=Coalesce(Subquery(open_here), Value(0)),
+            last_assigned_at=Subquery(last_assigned),
+        )
+        .order_by("open_count", F("last_assigned_at").asc(nulls_first=True), "pk")
+        .values_list("pk", "open_count", "last_assigned_at")
+    )
+
+
+def conversations_to_assign(organization_id: int) -> QuerySet[Conversation, tuple[int, int]]:
+    """(conversation id, its bot's per-agent capacity) of the organization's waiting
+    conversations whose bot auto-assigns, longest waiting first."""
+    waiting_since = Handoff.objects.filter(
+        conversation=OuterRef("pk"), ended_at__isnull=True
+    ).values("requested_at")[:1]
+    default_capacity = HandoffPolicy._meta.get_field("max_open_per_agent").get_default()
+    return (
+        Conversation.objects.filter(
+            organization_id=organization_id, status=Status.WAITING, assignee__isnull=True
+        )
+        # A bot without a policy row has the defaults: auto-assignment on.
+        .filter(Q(bot__handoff_policy__isnull=True) | Q(bot__handoff_policy__auto_assign=True))
+        .annotate(
+            waiting_since=Subquery(waiting_since),
+            capacity=Coalesce("bot__handoff_policy__max_open_per_agent", Value(default_capacity)),
+        )
+        .order_by(F("waiting_since").asc(nulls_last=True), "pk")
+        .values_list("pk", "capacity")
     )
 
 
@@ -88,7 +156,11 @@ def queue_snapshot(user: User) -> dict[str, Any]:
         .distinct()
         .order_by("username")
     ]
-    return {"waiting": waiting, "mine": mine, "online": online}
+    chosen = (
+        AgentPresence.objects.filter(user=user).values_list("chosen", flat=True).first()
+        or AgentPresence.Status.ONLINE
+    )
+    return {"waiting": waiting, "mine": mine, "online": online, "presence": chosen}
 
 
 def console_message(message: Message) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
-from accounts.models import Membership
 from api.events import conversation_resolved_event, handoff_requested_event
 from desk import events
 from desk.models import AgentPresence, AuditEvent, Csat, Handoff, Note, OfflineMessage
@@ -88,6 +87,13 @@ def _cut_streaming_replies(conversation_id: int) -> None:
         publish_message_stored(conversation_id, pk)
 
 
+def _assign_after_commit(organization_id: int) -> None:
+    """Someone started waiting or an agent has room again: auto-assign once this commits."""
+    from desk.assignment import assign_after_commit
+
+    assign_after_commit([organization_id])
+
+
 def request_handoff(conversation_id: int, reason: str) -> bool:
     """Bot → waiting for an agent. False when the conversation was not with the bot."""
     from desk.tasks import summarize_handoff
@@ -107,6 +113,7 @@ def request_handoff(conversation_id: int, reason: str) -> bool:
         summarize_handoff.delay_on_commit(handoff.pk)
         # Webhooks: the status moved with update(), which sends no model signal.
         handoff_requested_event(conversation)
+        _assign_after_commit(conversation.organization_id)
     return True
 
 
@@ -216,6 +223,7 @@ def transfer_conversation(agent: User, conversation_id: int, to_user_id: int) ->
         audit(agent, conversation.organization_id, "transfer", conversation, to=target.pk)
         _status_changed(conversation.pk, conversation.organization_id)
         events.assigned(target.pk, conversation.pk)
+        _assign_after_commit(conversation.organization_id)  # the giver has room again
     conversation.refresh_from_db()
     return conversation
 
@@ -231,6 +239,7 @@ def hand_back_to_bot(agent: User, conversation_id: int) -> Conversation:
         )
         audit(agent, conversation.organization_id, "hand_back", conversation)
         _status_changed(conversation.pk, conversation.organization_id)
+        _assign_after_commit(conversation.organization_id)
     conversation.refresh_from_db()
     return conversation
 
@@ -250,6 +259,7 @@ def resolve_conversation(agent: User, conversation_id: int) -> Conversation:
         _status_changed(conversation.pk, conversation.organization_id)
         publish_to_conversation(conversation.pk, {"type": "csat.request"})
         conversation_resolved_event(Conversation.objects.get(pk=conversation.pk))
+        _assign_after_commit(conversation.organization_id)
     conversation.refresh_from_db()
     return conversation
 
@@ -292,21 +302,6 @@ def add_note(agent: User, conversation_id: int, text: str) -> Note:
     return note
 
 
-def set_presence(agent: User, status: str) -> None:
-    AgentPresence.objects.update_or_create(user=agent, defaults={"status": status})
-    for org_id in org_ids_for_user(agent):
-        events.queue_changed(org_id)
-
-
-def go_offline(user_id: int) -> None:
-    """The agent's last console socket closed (the user may be gone already: no insert)."""
-    AgentPresence.objects.filter(user_id=user_id).update(status=AgentPresence.Status.OFFLINE)
-    for org_id in Membership.objects.filter(user_id=user_id).values_list(
-        "organization_id", flat=True
-    ):
-        events.queue_changed(org_id)
-
-
 def log_agent_action(agent: User, conversation_id: int, action: str, **detail: Any) -> None:
     """Audit an action that writes nothing else (asking for a draft, opening a conversation)."""
     conversation = _agent_conversation(agent, conversation_id)
@@ -326,7 +321,6 @@ __all__ = [
     "request_handoff",
     "resolve_conversation",
     "send_agent_message",
-    "set_presence",
     "take_conversation",
     "transfer_conversation",
 ]

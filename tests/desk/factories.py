@@ -8,7 +8,8 @@ from django.contrib.auth.models import User
 
 from accounts.models import Membership, Organization
 from bots.models import Bot
-from desk.models import AgentPresence
+from desk import presence
+from desk.models import AgentPresence, HandoffPolicy
 from memory.models import Conversation
 from memory.services import open_conversation
 from tests.conftest import new_visitor_id
@@ -33,3 +34,20 @@ def make_conversation(bot: Bot, status: str = "bot") -> Conversation:
         Conversation.objects.filter(pk=conversation.pk).update(status=status)
         conversation.refresh_from_db()
     return conversation
+
+
+def open_console_tab(agent: User) -> str:
+    """What a console socket's connect does (desk.presence); returns the tab's channel name."""
+    channel_name = f"test.{uuid.uuid4().hex}"
+    presence.console_opened(agent, channel_name)
+    return channel_name
+
+
+def set_policy(bot: Bot, **fields: object) -> HandoffPolicy:
+    policy, _ = HandoffPolicy.objects.update_or_create(bot=bot, defaults=fields)
+    return policy
+
+
+def manual_queue(bot: Bot) -> HandoffPolicy:
+    """Agents claim from the queue themselves: no auto-assignment for this bot."""
+    return set_policy(bot, auto_assign=False)

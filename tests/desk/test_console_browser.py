@@ -13,7 +13,7 @@ from accounts.models import Organization
 from desk.models import AuditEvent, Csat
 from memory.models import Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key
-from tests.desk.factories import PASSWORD, make_agent
+from tests.desk.factories import PASSWORD, make_agent, manual_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
 
@@ -44,6 +44,7 @@ def test_customer_asks_for_a_human_agent_claims_replies_hands_back_resolves_and_
 ) -> None:
     org = Organization.objects.create(name="Acme Bank (demo)", slug="demo")
     bot = make_bot(org, name="Acme test assistant", max_tokens=48)
+    manual_queue(bot)  # the agent claims from the queue
     make_widget_key(bot, [live_platform.url])
     agent = make_agent(org)
     agent.first_name, agent.last_name = "Dana", "Reyes"

@@ -11,7 +11,7 @@ from desk.models import Csat, Handoff, Note
 from memory.models import Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.desk.console_client import ConsoleClient
-from tests.desk.factories import make_agent
+from tests.desk.factories import make_agent, manual_queue
 from tests.widget_client import WidgetClient, is_final_reply
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -32,6 +32,7 @@ def test_handoff_claim_reply_hand_back_resolve_and_csat_over_both_sockets(
     live_platform: LivePlatform,
 ) -> None:
     bot = make_bot(max_tokens=32)
+    manual_queue(bot)  # the agent claims it (auto-assignment: tests/desk/test_assignment*.py)
     key = make_widget_key(bot)
     agent = make_agent(bot.organization)
     console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
@@ -195,6 +196,7 @@ def test_a_drafted_reply_reaches_only_the_agent_and_is_never_sent_on_its_own(
     from desk.models import AgentPresence
 
     bot = make_bot(max_tokens=32)
+    manual_queue(bot)
     key = make_widget_key(bot)
     agent = make_agent(bot.organization, online=False)
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
@@ -233,6 +235,7 @@ def test_waiting_customers_see_their_place_in_line_move_up_when_one_is_claimed(
     live_platform: LivePlatform,
 ) -> None:
     bot = make_bot()
+    manual_queue(bot)
     key = make_widget_key(bot)
     agent = make_agent(bot.organization)
     first = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())

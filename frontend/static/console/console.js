@@ -74,6 +74,8 @@
       online.textContent = "";
       frame.online.forEach(function (a) { online.appendChild(el("li", a.name)); });
     }
+    // The agent's own choice (online / away) holds in every tab.
+    if ($("presence") && frame.presence) $("presence").value = frame.presence;
     var target = $("transfer-to");
     if (target) {
       target.textContent = "";

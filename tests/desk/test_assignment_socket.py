@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from accounts.models import Organization
+from desk import services
 from desk.models import AgentPresence, AuditEvent, ConsoleSocket
 from memory.models import Conversation
-from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
+from switchboard import supervisor
+from tests.conftest import (
+    LOG_DIR,
+    LivePlatform,
+    free_port,
+    make_bot,
+    make_widget_key,
+    new_visitor_id,
+)
 from tests.desk.console_client import ConsoleClient
 from tests.desk.factories import make_agent, make_conversation, manual_queue
 from tests.widget_client import WidgetClient
@@ -140,3 +153,39 @@ def test_away_holds_across_tabs_and_gets_no_new_conversations_until_online(
     widget.close()
     first.close()
     second.close()
+
+
+def test_a_tab_on_a_web_process_that_crashed_stops_counting_after_the_expiry(
+    live_platform: LivePlatform,
+) -> None:
+    bot = make_bot()
+    ann, bob = _named(bot.organization, "Ann"), _named(bot.organization, "Bob")
+    port = free_port()
+    with open(LOG_DIR / "web-crash.log", "ab") as log:
+        doomed = supervisor.start_web("127.0.0.1", port, env=live_platform.env, log=log)
+        try:
+            supervisor.wait_http(f"http://127.0.0.1:{port}/healthz", proc=doomed)
+            tab = ConsoleClient(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", ann)
+            assert tab.recv()["type"] == "queue"
+        finally:
+            os.killpg(doomed.pid, signal.SIGKILL)  # no disconnect handler runs
+            doomed.wait()
+    # Nothing told the database that her only tab is gone.
+    assert AgentPresence.objects.get(user=ann).status == "online"
+    assert ConsoleSocket.objects.filter(user=ann).count() == 1
+
+    # A minute without beats (moved back in time rather than waited out): she gets nothing.
+    silent = timezone.now() - timedelta(seconds=ConsoleSocket.EXPIRES_S + 5)
+    ConsoleSocket.objects.filter(user=ann).update(seen_at=silent)
+    conversation = make_conversation(bot)
+    assert services.request_handoff(conversation.pk, "customer_asked")
+    assert Conversation.objects.get(pk=conversation.pk).assignee is None
+
+    # The next console to connect sweeps her tab away: offline for everyone; Bob, online
+    # now, gets the conversation.
+    watcher = ConsoleClient(live_platform.url, live_platform.ws_url, bob)
+    queue = watcher.recv()
+    assert (_online(queue), [c["id"] for c in queue["mine"]]) == (["Bob"], [conversation.pk])
+    assert AgentPresence.objects.get(user=ann).status == "offline"
+    assert not ConsoleSocket.objects.filter(user=ann).exists()
+    watcher.close()

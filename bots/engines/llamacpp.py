@@ -22,6 +22,30 @@ def bundled_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def disable_weight_repacking() -> None:
+    """Load this process's models without llama.cpp's extra buffer types (weight repacking).
+
+    With them, llama.cpp 0.3.36 built on a CPU with AMX repacks SmolLM2's Q4_1 weights for
+    AMX and segfaults in the first decode (seen on a Sapphire Rapids VM); without them it
+    streams ~90 tokens/s there. `Llama()` takes no argument for it, so the library's default
+    model parameters are wrapped, once per process (`python -m bots.engines.llamacpp_server`
+    does the same for llama-cpp-python's OpenAI-compatible server).
+    """
+    import llama_cpp.llama_cpp as native
+
+    default = native.llama_model_default_params
+    if getattr(default, "switchboard_no_repack", False):
+        return
+
+    def params() -> Any:
+        value = default()
+        value.use_extra_bufts = False
+        return value
+
+    params.switchboard_no_repack = True  # type: ignore[attr-defined]
+    native.llama_model_default_params = params
+
+
 class LlamaCppEngine(Engine):
     name = "llamacpp"
 
@@ -32,6 +56,8 @@ class LlamaCppEngine(Engine):
                 f"llamacpp needs an existing .gguf file, not {str(path)!r}", permanent=True
             )
         from llama_cpp import Llama
+
+        disable_weight_repacking()
 
         try:
             self._llm = Llama(

@@ -55,14 +55,17 @@ def tiny_qwen2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def openai_server() -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server with SmolLM2; yields its base URL (…/v1)."""
+    """llama-cpp-python's OpenAI-compatible server with SmolLM2; yields its base URL (…/v1).
+
+    Started through bots.engines.llamacpp_server: the same server, weight repacking off.
+    """
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = open(LOG_DIR / "openai-server.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "bots.engines.llamacpp_server",
             "--model",
             str(bundled_model_path()),
             "--host",

@@ -168,6 +168,11 @@ KNOWLEDGE_FAQ_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_FAQ_SIMILARIT
 KNOWLEDGE_EF_SEARCH = config.env_int(
     "SWITCHBOARD_KNOWLEDGE_EF_SEARCH", 100, minimum=10, maximum=1000
 )
+# MiniLM's weights: bfloat16 where the CPU has it natively (auto), else float32
+# (memory/embeddings.py).
+EMBEDDING_DTYPE = config.env_choice(
+    "SWITCHBOARD_EMBEDDING_DTYPE", "auto", {"auto", "float32", "bfloat16"}
+)
 
 # Webhooks (platform/api/webhooks.py): retry n waits base * 2**(n-1) s, capped at an hour.
 WEBHOOK_RETRY_BASE_S = config.env_float("SWITCHBOARD_WEBHOOK_RETRY_BASE_S", 10.0, minimum=0.1)

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from accounts.models import Organization
+from bots.models import Bot
 from desk import services
 from desk.models import AgentPresence, AuditEvent, ConsoleSocket
 from memory.models import Conversation
@@ -37,6 +38,14 @@ def _named(org: Organization, first: str, last: str = "") -> User:
     agent.first_name, agent.last_name = first, last
     agent.save(update_fields=["first_name", "last_name"])
     return agent
+
+
+def _ask_for_a_human(live_platform: LivePlatform, bot: Bot) -> tuple[WidgetClient, int]:
+    """A customer opens the chat and presses "Talk to a human"; their conversation's id."""
+    widget = WidgetClient(live_platform.ws_url, make_widget_key(bot).key, new_visitor_id())
+    widget.resume(0)
+    widget.send({"type": "handoff.request"})
+    return widget, widget.hello["conversation_id"]
 
 
 def _status(status: str) -> Any:
@@ -94,15 +103,11 @@ def test_an_auto_assigned_customer_sees_the_agents_name_and_the_agent_is_told(
     live_platform: LivePlatform,
 ) -> None:
     bot = make_bot()
-    key = make_widget_key(bot)
     dana = _named(bot.organization, "Dana", "Reyes")
     console = ConsoleClient(live_platform.url, live_platform.ws_url, dana)
     assert console.recv()["type"] == "queue"
-    widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
-    widget.resume(0)
-    conversation_id = widget.hello["conversation_id"]
 
-    widget.send({"type": "handoff.request"})
+    widget, conversation_id = _ask_for_a_human(live_platform, bot)
     joined = widget.recv_until(_status("agent"))[-1]
     assert joined["agent_name"] == "Dana Reyes"
     frames = console.recv_until(lambda f: f["type"] == "assigned")
@@ -135,13 +140,8 @@ def test_away_holds_across_tabs_and_gets_no_new_conversations_until_online(
     second = ConsoleClient(live_platform.url, live_platform.ws_url, ann)
     assert second.recv()["presence"] == "away"  # what her new tab's status picker shows
     assert AgentPresence.objects.get(user=ann).status == "away"
-    widget_key = make_widget_key(bot)
-    widget = WidgetClient(live_platform.ws_url, widget_key.key, new_visitor_id())
-    widget.resume(0)
-    widget.send({"type": "handoff.request"})
-    waiting = widget.recv_until(_status("waiting"))[-1]
-    assert waiting["position"] == 1
-    waiting_id = widget.hello["conversation_id"]
+    widget, waiting_id = _ask_for_a_human(live_platform, bot)
+    assert widget.recv_until(_status("waiting"))[-1]["position"] == 1
     assert Conversation.objects.get(pk=waiting_id).assignee is None
 
     assert second.act("presence", status="online")["type"] == "ok"

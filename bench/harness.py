@@ -151,6 +151,22 @@ class Sample:
     queue_wait_ms: float = 0.0
     worker_ttft_ms: float = 0.0
     completion_tokens: int = 0
+    # Wall-clock stamps (one machine, one clock): the client's send, ack and first text; the
+    # user row's INSERT (web) and the reply row's INSERT (the worker's claim).
+    sent_at: float = 0.0
+    ack_at: float = 0.0
+    first_at: float = 0.0
+    stored_at: float = 0.0
+    claimed_at: float = 0.0
+
+    def stages_ms(self) -> dict[str, float]:
+        """Where the time to first text went, stage by stage (the stages add up)."""
+        return {
+            "send → message INSERT": (self.stored_at - self.sent_at) * 1000,
+            "INSERT → claim (commit, Celery hop, claim)": (self.claimed_at - self.stored_at) * 1000,
+            "claim → first text on the socket": (self.first_at - self.claimed_at) * 1000,
+            "(INSERT → ack on the socket)": (self.ack_at - self.stored_at) * 1000,
+        }
 
 
 class Conversation:
@@ -173,7 +189,9 @@ class Conversation:
 
     async def ask(self, text: str, timeout: float = 300) -> Sample:
         self.count += 1
+        sent_at = time.time()
         sent = time.perf_counter()
+        ack_at = 0.0
         await self.conn.send(
             json.dumps({"type": "message", "client_id": f"b{self.count}", "text": text})
         )
@@ -184,7 +202,9 @@ class Conversation:
                 frame: dict[str, Any] = json.loads(await self.conn.recv())
                 if frame["type"] == "error":
                     raise RuntimeError(f"the platform refused the message: {frame}")
-                if frame["type"] == "reply.delta":
+                if frame["type"] == "ack":
+                    ack_at = time.time()
+                elif frame["type"] == "reply.delta":
                     frames += 1
                     if first is None:
                         first = time.perf_counter()
@@ -197,16 +217,26 @@ class Conversation:
                     if message["status"] in ("final", "failed"):
                         if message["status"] != "final" or first is None:
                             raise RuntimeError(f"reply did not stream: {message}")
-                        return Sample((first - sent) * 1000, frames, message["id"])
+                        return Sample(
+                            (first - sent) * 1000,
+                            frames,
+                            message["id"],
+                            sent_at=sent_at,
+                            ack_at=ack_at,
+                            first_at=sent_at + (first - sent),
+                        )
 
 
 def fill_from_rows(samples: list[Sample]) -> None:
     """Add the worker's own timings, stored on each reply row."""
     from memory.models import Message
 
-    rows = Message.objects.in_bulk([s.reply_id for s in samples])
+    rows = Message.objects.select_related("reply_to").in_bulk([s.reply_id for s in samples])
     for sample in samples:
         row = rows[sample.reply_id]
+        assert row.reply_to is not None
+        sample.stored_at = row.reply_to.created_at.timestamp()
+        sample.claimed_at = row.created_at.timestamp()
         sample.engine_ttft_ms = float(row.engine_ttft_ms or 0)
         sample.queue_wait_ms = float(row.queue_wait_ms or 0)
         sample.worker_ttft_ms = float(row.ttft_ms or 0)

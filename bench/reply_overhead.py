@@ -76,6 +76,12 @@ def overhead_row(label: str, samples: list[Sample]) -> list[str]:
     ]
 
 
+def stages_rows(label: str, samples: list[Sample]) -> list[list[str]]:
+    """The median of each stage of the time to first text (filled rows only)."""
+    stages = [s.stages_ms() for s in samples]
+    return [[label, name, f"{median([st[name] for st in stages]):.1f}"] for name in stages[0]]
+
+
 def frames_row(label: str, samples: list[Sample], frame_ms: int) -> list[str]:
     tokens = [float(s.completion_tokens) for s in samples]
     frames = [float(s.frames) for s in samples]
@@ -112,7 +118,7 @@ FRAMES_HEADERS = [
 ]
 
 
-def show(overhead: list[list[str]], frames: list[list[str]]) -> None:
+def show(overhead: list[list[str]], frames: list[list[str]], stages: list[list[str]]) -> None:
     """Both tables so far (printed after each phase, so a cut-short run still reports)."""
     print(
         f"\nTime to first token: platform overhead (ms; goal p50 ≤ {GOAL_P50_MS:.0f}, "
@@ -121,6 +127,8 @@ def show(overhead: list[list[str]], frames: list[list[str]]) -> None:
     print(table(OVERHEAD_HEADERS, overhead))
     print("\nFrames sent per reply against tokens per reply")
     print(table(FRAMES_HEADERS, frames), flush=True)
+    print("\nWhere the time to first text goes at 1 conversation (median ms, wall clock)")
+    print(table(["scenario", "stage", "p50"], stages), flush=True)
 
 
 def bench_engine_phase(
@@ -128,6 +136,7 @@ def bench_engine_phase(
     args: argparse.Namespace,
     overhead: list[list[str]],
     frames: list[list[str]],
+    stages: list[list[str]],
     bench_model: str,
     frame_ms: int,
 ) -> None:
@@ -137,6 +146,7 @@ def bench_engine_phase(
         print("bench engine, 1 conversation…", flush=True)
         samples = asyncio.run(one_at_a_time(live.ws_url, key, args.sequential, warmup=3))
         overhead.append(overhead_row("bench engine, 1 conversation", samples))
+        stages += stages_rows("bench engine", samples)
         frames.append(frames_row("bench engine 32 tok x 5 ms, 1 conv.", samples, frame_ms))
         print(f"bench engine, {args.conversations} conversations…", flush=True)
         samples = asyncio.run(many_at_once(live.ws_url, key, args.conversations, args.rounds))
@@ -178,11 +188,12 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> None:
     frame_ms = settings.LLM_STREAM_FRAME_MS
     overhead: list[list[str]] = []
     frames: list[list[str]] = []
+    stages: list[list[str]] = []
 
     bench_model = "32x5"  # 32 tokens, 5 ms apart: a fast GPU model's pace
     if args.only != "smollm2":
-        bench_engine_phase(env, args, overhead, frames, bench_model, frame_ms)
-        show(overhead, frames)
+        bench_engine_phase(env, args, overhead, frames, stages, bench_model, frame_ms)
+        show(overhead, frames, stages)
     if args.only == "bench-engine":
         return
     with harness.platform(env, llm_workers=1) as live:
@@ -190,9 +201,10 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> None:
         print("SmolLM2 (llama.cpp), 1 conversation…", flush=True)
         samples = asyncio.run(one_at_a_time(live.ws_url, key, args.smollm2_replies, warmup=1))
         overhead.append(overhead_row("SmolLM2 llama.cpp, 1 conversation", samples))
+        stages += stages_rows("SmolLM2", samples)
         frames.append(frames_row("SmolLM2 llama.cpp, 1 conv.", samples, frame_ms))
 
-    show(overhead, frames)
+    show(overhead, frames, stages)
 
 
 if __name__ == "__main__":

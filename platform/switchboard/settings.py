@@ -29,6 +29,11 @@ CSRF_TRUSTED_ORIGINS = config.env_list("SWITCHBOARD_CSRF_TRUSTED_ORIGINS", [])
 # Without DATABASE_URL / REDIS_URL our own code starts embedded Postgres and Redis.
 embedded.ensure_services()
 DATABASES = {"default": config.database_from_url("DATABASE_URL", os.environ["DATABASE_URL"])}
+# Persistent connections: one per process or thread that uses the database (the web
+# process's few executor threads, each worker child), checked before reuse. A new Postgres
+# connection costs ~3 ms, paid twice on every reply's path without this (docs/benchmarks.md).
+DATABASES["default"]["CONN_MAX_AGE"] = config.env_int("SWITCHBOARD_DB_CONN_MAX_AGE", 300, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = config.redis_url("REDIS_URL", os.environ["REDIS_URL"])
 
 INSTALLED_APPS = [
@@ -110,6 +115,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connection before and after every task (a new
+# connection, ~3 ms and a cold backend, on every reply) unless told to reuse it; it closes
+# it every 2 x this many tasks, and switchboard.celery_app checks it between tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ROUTES = {
     "bots.tasks.generate_reply": {"queue": "llm"},
     "memory.longterm.tasks.remember_from_message": {"queue": "embeddings"},

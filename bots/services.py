@@ -42,25 +42,32 @@ FALLBACK_TEXT = (
 def accept_customer_message(
     conversation: Conversation, client_id: str, text: str
 ) -> tuple[Message, bool]:
-    """Store the customer's message (idempotent by client id) and queue the bot's reply."""
+    """Store the customer's message (idempotent by client id) and queue the bot's reply.
+
+    This is the first half of every reply's time to first token (docs/benchmarks.md): one
+    transaction of a few statements, and the reply's task leaves first on commit.
+    """
     from bots.tasks import generate_reply
     from bots.topics.tasks import label_message
     from desk.services import hand_off_after_customer_message, reopen_if_resolved
     from memory.longterm.tasks import after_customer_message
 
     with transaction.atomic():
-        message, created = record_user_message(conversation, client_id, text)
+        message, created = record_user_message(conversation, client_id, text, announce=False)
         if created:
-            # The socket's copy of the conversation may be stale (an agent took it, handed
-            # it back): ask the row.
-            reopen_if_resolved(conversation.pk)
-            status = Conversation.objects.values_list("status", flat=True).get(pk=conversation.pk)
-            if status == Conversation.Status.BOT and not hand_off_after_customer_message(
-                conversation.pk, message
+            # Read under the row lock the seq allocation took: current, whatever the socket's
+            # copy says (an agent took it, handed it back, resolved it).
+            current = Conversation.objects.get(pk=conversation.pk)
+            if current.status == Conversation.Status.RESOLVED:
+                reopen_if_resolved(current.pk)
+                current.status = Conversation.Status.BOT
+            # On-commit hooks run in order, each a Redis round trip: the reply's task leaves
+            # first, then the sockets hear of the message, then the side work (labels, memory).
+            if current.status == Conversation.Status.BOT and not hand_off_after_customer_message(
+                current, message
             ):
                 generate_reply.delay_on_commit(message.pk)
-            # Queued after the reply (on-commit hooks run in order, each a Redis round trip),
-            # so the reply's task leaves first and the `llm` queue answers before it remembers.
+            publish_message_stored(conversation.pk, message.pk)
             label_message.delay_on_commit(message.pk)
             after_customer_message(message.pk, message.text)
     return message, created
@@ -70,6 +77,7 @@ def accept_customer_message(
 class Claim:
     reply: Message
     token: str
+    question: Message  # the customer's message, with its conversation and bot loaded
 
 
 # A lease token names its holder (host hash + pid + random), so an attempt redelivered after
@@ -112,9 +120,11 @@ def claim_reply(user_message_id: int) -> Claim | None:
     now = timezone.now()
     token = _new_token()
     with transaction.atomic():
+        # Locks the message and its conversation (not the bot: claims of one bot's many
+        # conversations must not queue behind each other).
         user = (
-            Message.objects.select_for_update()
-            .select_related("conversation")
+            Message.objects.select_for_update(of=("self", "conversation"))
+            .select_related("conversation__bot")
             .filter(pk=user_message_id, role=Message.Role.USER)
             .first()
         )
@@ -133,7 +143,7 @@ def claim_reply(user_message_id: int) -> Claim | None:
                 lease_token=token,
             )
             publish_message_stored(reply.conversation_id, reply.pk)
-            return Claim(reply, token)
+            return Claim(reply, token, user)
         if reply.status in (Message.Status.FINAL, Message.Status.FAILED):
             return None
         if reply.lease_until and reply.lease_until > now and not holder_is_dead(reply.lease_token):
@@ -149,7 +159,7 @@ def claim_reply(user_message_id: int) -> Claim | None:
         reply.lease_token = token
         reply.save(update_fields=["attempts", "text", "lease_until", "lease_token", "updated_at"])
         publish_message_stored(reply.conversation_id, reply.pk)
-        return Claim(reply, token)
+        return Claim(reply, token, user)
 
 
 def _fail(reply: Message, error: str) -> None:
@@ -205,11 +215,9 @@ def _stream_curated(text: str, frame_s: float) -> Iterator[str]:
 
 def generate_reply_for(claim: Claim) -> Message:
     """Stream the reply: each frame is written to the row first, then published."""
-    reply = claim.reply
-    conversation = Conversation.objects.select_related("bot").get(pk=reply.conversation_id)
+    reply, user = claim.reply, claim.question
+    conversation = user.conversation  # as claimed; _still_ours re-checks who owns it now
     bot: Bot = conversation.bot
-    assert reply.reply_to_id is not None
-    user = Message.objects.get(pk=reply.reply_to_id)
     started = time.perf_counter()
     queue_wait_ms = max(0, int((timezone.now() - user.created_at).total_seconds() * 1000))
 

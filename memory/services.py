@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from bots.models import Bot
@@ -34,35 +34,50 @@ def open_conversation(bot: Bot, visitor_id: str) -> Conversation:
 
 
 def allocate_seq(conversation_id: int) -> int:
-    """Next seq of the conversation; call inside a transaction (the row lock orders writers)."""
-    Conversation.objects.filter(pk=conversation_id).update(last_seq=F("last_seq") + 1)
-    return Conversation.objects.filter(pk=conversation_id).values_list("last_seq", flat=True).get()
+    """Next seq of the conversation; call inside a transaction (the row lock orders writers).
+
+    One `UPDATE … RETURNING`: it takes the conversation's row lock and hands out the number.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1"  # noqa: S608
+            " WHERE id = %s RETURNING last_seq",
+            [conversation_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Conversation.DoesNotExist(conversation_id)
+    return int(row[0])
 
 
 def record_user_message(
-    conversation: Conversation, client_id: str, text: str
+    conversation: Conversation, client_id: str, text: str, *, announce: bool = True
 ) -> tuple[Message, bool]:
     """Store a customer message once per client id; returns (message, created).
 
     Committed before the caller acknowledges; a resend of the same client id returns the
-    stored message instead of making a second one.
+    stored message instead of making a second one. `announce=False` leaves publishing the
+    stored message to the caller (after its own, more urgent, on-commit work).
     """
-    with transaction.atomic():
-        # Lock the conversation row: concurrent sends get distinct, gap-free seqs and a
-        # resend racing its original sees the first insert.
-        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+    with transaction.atomic(savepoint=False):
+        # Allocating the seq locks the conversation row first: concurrent sends get distinct,
+        # gap-free seqs, and a resend racing its original waits here, then sees its insert.
+        seq = allocate_seq(conversation.pk)
         existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
         if existing is not None:
+            # Give the number back (the lock is still ours): seqs stay gap-free.
+            Conversation.objects.filter(pk=conversation.pk).update(last_seq=F("last_seq") - 1)
             return existing, False
         message = Message.objects.create(
             conversation=conversation,
-            seq=allocate_seq(conversation.pk),
+            seq=seq,
             role=Message.Role.USER,
             text=text,
             status=Message.Status.RECEIVED,
             client_id=client_id,
         )
-        publish_message_stored(conversation.pk, message.pk)
+        if announce:
+            publish_message_stored(conversation.pk, message.pk)
     return message, True
 
 

@@ -340,8 +340,11 @@ def ask_for_human(conversation_id: int, reason: str = "customer_asked") -> bool:
 _YES = {"yes", "yes please", "ok", "okay", "sure", "please", "yes, please", "y"}
 
 
-def hand_off_after_customer_message(conversation_id: int, message: Message) -> bool:
-    """Apply the bot's policy to a new customer message; True when it went to the queue."""
+def hand_off_after_customer_message(conversation: Conversation, message: Message) -> bool:
+    """Apply the bot's policy to a new customer message; True when it went to the queue.
+
+    `conversation` is the row as the caller read it while holding its lock (current).
+    """
     from desk.triggers import (
         customer_wants_human,
         is_open,
@@ -349,7 +352,6 @@ def hand_off_after_customer_message(conversation_id: int, message: Message) -> b
         sentiment_trending_negative,
     )
 
-    conversation = Conversation.objects.get(pk=conversation_id)
     if conversation.status != Status.BOT:
         return False
     policy = policy_for(conversation.bot_id)
@@ -369,7 +371,7 @@ def hand_off_after_customer_message(conversation_id: int, message: Message) -> b
         reason = "negative_sentiment"
     if not reason or not is_open(policy):
         return False
-    return request_handoff(conversation_id, reason)
+    return request_handoff(conversation.pk, reason)
 
 
 def hand_off_after_feedback(conversation_id: int) -> bool:

@@ -6,64 +6,97 @@ client that misses a frame gets it back from the database when it resumes from i
 
 Sync callers (Celery workers, services) publish through one long-lived event loop on a
 daemon thread, so a streaming reply reuses one Redis connection instead of building a
-loop and a connection for every ~40 ms frame.
+loop and a connection for every ~40 ms frame. The loop sends one event at a time, in the
+order they were published, so a caller may also hand an event over without waiting for
+Redis (`wait=False`) and still know it goes out before anything it publishes next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import threading
 from typing import Any
 
 from channels.layers import BaseChannelLayer, channel_layers
 from django.db import transaction
 
+log = logging.getLogger(__name__)
+
+_Item = tuple[str, dict[str, Any], "concurrent.futures.Future[None] | None"]
+
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
-_layer: BaseChannelLayer | None = None
+_queue: asyncio.Queue[_Item] | None = None
+_sender: asyncio.Task[None] | None = None
 
 
 def conversation_group(conversation_id: int) -> str:
     return f"conv.{conversation_id}"
 
 
-def _publisher() -> tuple[asyncio.AbstractEventLoop, BaseChannelLayer]:
-    global _loop, _layer
+async def _send_in_order(layer: BaseChannelLayer, queue: asyncio.Queue[_Item]) -> None:
+    while True:
+        group, event, done = await queue.get()
+        try:
+            await layer.group_send(group, event)
+        except Exception as exc:  # noqa: BLE001 - a lost event is re-read from the database on resume
+            if done is not None:
+                done.set_exception(exc)
+            else:
+                log.warning("publishing %s to %s failed: %s", event.get("type"), group, exc)
+        else:
+            if done is not None:
+                done.set_result(None)
+
+
+def _publisher() -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Item]]:
+    global _loop, _queue, _sender
     with _lock:
-        if _loop is None or _loop.is_closed():
+        if _loop is None or _loop.is_closed() or _queue is None:
             loop = asyncio.new_event_loop()
+            queue: asyncio.Queue[_Item] = asyncio.Queue()
+            layer = channel_layers.make_backend("default")
+            _sender = loop.create_task(_send_in_order(layer, queue))
             threading.Thread(
                 target=loop.run_forever, name="realtime-publisher", daemon=True
             ).start()
-            _loop, _layer = loop, channel_layers.make_backend("default")
-        assert _layer is not None
-        return _loop, _layer
+            _loop, _queue = loop, queue
+        return _loop, _queue
+
+
+def publish_to_group_now(
+    group: str, event: dict[str, Any], *, wait: bool = True, timeout: float = 5.0
+) -> None:
+    """Send to a group now, after everything published before; `wait` until Redis has it."""
+    loop, queue = _publisher()
+    done: concurrent.futures.Future[None] | None = concurrent.futures.Future() if wait else None
+    loop.call_soon_threadsafe(queue.put_nowait, (group, event, done))
+    if done is not None:
+        done.result(timeout)
 
 
 def publish_now(conversation_id: int, event: dict[str, Any], timeout: float = 5.0) -> None:
     """Send to the conversation's group now; waits until Redis has it."""
-    loop, layer = _publisher()
-    future = asyncio.run_coroutine_threadsafe(
-        layer.group_send(conversation_group(conversation_id), event), loop
-    )
-    future.result(timeout)
+    publish_to_group_now(conversation_group(conversation_id), event, timeout=timeout)
 
 
-def publish_to_conversation(conversation_id: int, event: dict[str, Any]) -> None:
+def publish_to_conversation(
+    conversation_id: int, event: dict[str, Any], *, wait: bool = True
+) -> None:
     """Publish once the surrounding transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: publish_now(conversation_id, event))
+    group = conversation_group(conversation_id)
+    transaction.on_commit(lambda: publish_to_group_now(group, event, wait=wait))
 
 
 def publish_to_group(group: str, event: dict[str, Any]) -> None:
     """Publish to any group (the agent console's) once the surrounding transaction commits."""
-
-    def send() -> None:
-        loop, layer = _publisher()
-        asyncio.run_coroutine_threadsafe(layer.group_send(group, event), loop).result(5.0)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: publish_to_group_now(group, event))
 
 
-def publish_message_stored(conversation_id: int, message_id: int) -> None:
+def publish_message_stored(conversation_id: int, message_id: int, *, wait: bool = True) -> None:
     """On commit: a message was stored or changed state; sockets re-read it from the row."""
-    publish_to_conversation(conversation_id, {"type": "message.stored", "message_id": message_id})
+    publish_to_conversation(
+        conversation_id, {"type": "message.stored", "message_id": message_id}, wait=wait
+    )

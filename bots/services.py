@@ -57,7 +57,7 @@ def accept_customer_message(
         if created:
             # Read under the row lock the seq allocation took: current, whatever the socket's
             # copy says (an agent took it, handed it back, resolved it).
-            current = Conversation.objects.get(pk=conversation.pk)
+            current = message.conversation
             if current.status == Conversation.Status.RESOLVED:
                 reopen_if_resolved(current.pk)
                 current.status = Conversation.Status.BOT
@@ -121,17 +121,20 @@ def claim_reply(user_message_id: int) -> Claim | None:
     token = _new_token()
     with transaction.atomic():
         # Locks the message and its conversation (not the bot: claims of one bot's many
-        # conversations must not queue behind each other).
+        # conversations must not queue behind each other); any reply comes in the same query.
         user = (
             Message.objects.select_for_update(of=("self", "conversation"))
-            .select_related("conversation__bot")
+            .select_related("conversation__bot", "reply")
             .filter(pk=user_message_id, role=Message.Role.USER)
             .first()
         )
         if user is None or user.conversation.status != Conversation.Status.BOT:
             return None
-        reply = Message.objects.select_for_update().filter(reply_to=user).first()
-        if reply is None:
+        try:
+            existing: Message | None = user.reply
+        except Message.DoesNotExist:
+            existing = None
+        if existing is None:
             reply = Message.objects.create(
                 conversation=user.conversation,
                 seq=allocate_seq(user.conversation_id),
@@ -142,8 +145,13 @@ def claim_reply(user_message_id: int) -> Claim | None:
                 lease_until=now + LEASE,
                 lease_token=token,
             )
-            publish_message_stored(reply.conversation_id, reply.pk)
+            # Not waited for: it leaves before the first delta all the same (one ordered
+            # publisher), and the generation gets going meanwhile.
+            publish_message_stored(reply.conversation_id, reply.pk, wait=False)
             return Claim(reply, token, user)
+        # Every claimer holds the question's lock first; the reply's own lock keeps a lease
+        # holder's last write from crossing the takeover below.
+        reply = Message.objects.select_for_update().get(pk=existing.pk)
         if reply.status in (Message.Status.FINAL, Message.Status.FAILED):
             return None
         if reply.lease_until and reply.lease_until > now and not holder_is_dead(reply.lease_token):

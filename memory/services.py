@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 
 from bots.models import Bot
@@ -33,21 +33,26 @@ def open_conversation(bot: Bot, visitor_id: str) -> Conversation:
     return conversation
 
 
-def allocate_seq(conversation_id: int) -> int:
-    """Next seq of the conversation; call inside a transaction (the row lock orders writers).
+def advance_conversation(conversation_id: int) -> Conversation:
+    """Lock the conversation row and take its next seq, in one statement: the row as it is now.
 
-    One `UPDATE … RETURNING`: it takes the conversation's row lock and hands out the number.
+    Call inside a transaction (the row lock orders writers until it ends).
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
+    rows = list(
+        Conversation.objects.raw(
             f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1"  # noqa: S608
-            " WHERE id = %s RETURNING last_seq",
+            " WHERE id = %s RETURNING *",
             [conversation_id],
         )
-        row = cursor.fetchone()
-    if row is None:
+    )
+    if not rows:
         raise Conversation.DoesNotExist(conversation_id)
-    return int(row[0])
+    return rows[0]
+
+
+def allocate_seq(conversation_id: int) -> int:
+    """Next seq of the conversation; call inside a transaction (the row lock orders writers)."""
+    return advance_conversation(conversation_id).last_seq
 
 
 def record_user_message(
@@ -62,15 +67,16 @@ def record_user_message(
     with transaction.atomic(savepoint=False):
         # Allocating the seq locks the conversation row first: concurrent sends get distinct,
         # gap-free seqs, and a resend racing its original waits here, then sees its insert.
-        seq = allocate_seq(conversation.pk)
+        # The stored message carries the row as read under that lock (`message.conversation`).
+        current = advance_conversation(conversation.pk)
         existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
         if existing is not None:
             # Give the number back (the lock is still ours): seqs stay gap-free.
             Conversation.objects.filter(pk=conversation.pk).update(last_seq=F("last_seq") - 1)
             return existing, False
         message = Message.objects.create(
-            conversation=conversation,
-            seq=seq,
+            conversation=current,
+            seq=current.last_seq,
             role=Message.Role.USER,
             text=text,
             status=Message.Status.RECEIVED,

@@ -308,6 +308,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # Group events (published by services and the model worker).
 
     async def message_stored(self, event: dict[str, Any]) -> None:
+        if int(event["message_id"]) in self.sent_final:
+            return  # sent in its final state already (our own message's ack): nothing new
         # A plain read, off the shared sync thread: the first delta waits behind this fetch.
         message = await database_sync_to_async(
             lambda: Message.objects.select_related("author").filter(pk=event["message_id"]).first(),

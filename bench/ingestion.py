@@ -1,6 +1,6 @@
 """Knowledge ingestion throughput (chunks/s): extract, chunk, embed (MiniLM) and store,
-through `memory.knowledge.services.ingest_document` — the function the `embeddings` worker
-runs — in this process, on the bench's own database.
+through `claim_documents` and `ingest_claims` — what the `embeddings` worker's task runs —
+in this process, on the bench's own database.
 
     python -m bench.ingestion [--docs 10] [--faq 1000]
 
@@ -46,8 +46,8 @@ def faq(count: int) -> str:
 def run(bot: Any, documents: list[tuple[str, str, str]]) -> tuple[int, float, float, float]:
     """Ingest; return chunks, seconds, seconds inside embed, mean words per embedded text."""
     import memory.embeddings
-    from memory.knowledge.models import Chunk
-    from memory.knowledge.services import add_document, ingest_document
+    from memory.knowledge.models import Chunk, Document
+    from memory.knowledge.services import add_document, claim_documents, ingest_claims
 
     spent = [0.0]
     words = [0, 0]
@@ -66,10 +66,15 @@ def run(bot: Any, documents: list[tuple[str, str, str]]) -> tuple[int, float, fl
     try:
         added = [add_document(bot, kind=k, title=t, body=b) for k, t, b in documents]
         started = time.perf_counter()
+        # What one worker does with one queued task per document: the first task takes the
+        # bot's pending documents together (claim_documents), the rest find theirs done.
         for document in added:
-            done = ingest_document(document.pk)
-            assert done is not None and done.status == "ready", done and done.error
+            claims = claim_documents(document.pk)
+            if claims:
+                ingest_claims(claims)
         seconds = time.perf_counter() - started
+        states = set(Document.objects.filter(pk__in=[d.pk for d in added]).values_list("status"))
+        assert states == {("ready",)}, states
     finally:
         memory.embeddings.embed = real_embed  # type: ignore[assignment]
     chunks = Chunk.objects.filter(document__in=added).count()

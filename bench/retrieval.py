@@ -211,7 +211,8 @@ def relevance(queries_per_intent: int) -> None:
 
 
 def load_chunks(bot: Any, vectors: npt.NDArray[np.float32], texts: list[str]) -> None:
-    """Bulk-load chunks (COPY), one document per 1,000, full-text vectors filled in SQL."""
+    """Bulk-load chunks (COPY), one document per 1,000 (Postgres computes the full-text
+    vectors: a generated column)."""
     from django.db import connection
     from pgvector.psycopg import register_vector
 
@@ -220,8 +221,6 @@ def load_chunks(bot: Any, vectors: npt.NDArray[np.float32], texts: list[str]) ->
     with connection.cursor() as cursor:
         raw = cursor.connection
         register_vector(raw)
-        # Binary COPY has no tsvector dumper: let the column default, fill it below.
-        cursor.execute("ALTER TABLE knowledge_chunk ALTER COLUMN search SET DEFAULT ''")
         per_doc = 1000
         for start in range(0, len(vectors), per_doc):
             document = Document.objects.create(
@@ -246,11 +245,6 @@ def load_chunks(bot: Any, vectors: npt.NDArray[np.float32], texts: list[str]) ->
                         [bot.organization_id, bot.pk, document.pk, n - start, "", "",
                          texts[n], "", "", vectors[n]]
                     )  # fmt: skip
-        cursor.execute(
-            "UPDATE knowledge_chunk SET search = to_tsvector('english', text) "
-            "WHERE bot_id = %s AND search = ''",
-            [bot.pk],
-        )
         cursor.execute("VACUUM ANALYZE knowledge_chunk")
 
 

@@ -15,8 +15,8 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
-from django.contrib.postgres.search import SearchVector
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from bots.context import Source
@@ -29,7 +29,9 @@ from memory.models import Conversation, Message
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH = 128
+EMBED_BATCH = 128  # chunks embedded between two progress updates of one document
+BATCH_DOCUMENTS = 64  # pending documents of one bot a run takes together (claim_documents)
+BATCH_BYTES = 2_000_000  # ... up to this much stored text beyond the first document
 CLAIM_TIMEOUT = timedelta(minutes=15)  # a run older than this is presumed dead
 FETCH_TYPES = (
     "text/html",
@@ -128,6 +130,40 @@ def claim_document(document_id: int) -> Claim | None:
     return None
 
 
+def claim_documents(document_id: int) -> list[Claim]:
+    """Claim this document and other pending documents of its bot, to embed in one pass.
+
+    A help centre imported at once is many small documents, one task each; the first task
+    to run takes up to BATCH_DOCUMENTS of them (at most BATCH_BYTES of stored text beyond
+    its own), so MiniLM embeds full batches instead of one chunk at a time, and the other
+    tasks find their document taken. Rows another run holds are skipped, not waited for.
+    """
+    first = claim_document(document_id)
+    if first is None:
+        return []
+    claims = [first]
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = (
+            Document.objects.select_for_update(skip_locked=True)
+            .filter(bot_id=first.document.bot_id, status=Document.Status.PENDING)
+            .exclude(pk=document_id)
+            .order_by("pk")[: BATCH_DOCUMENTS - 1]
+        )
+        size = 0
+        for document in candidates:
+            size += len(document.body) + len(document.blob or b"")
+            if size > BATCH_BYTES:
+                break
+            document.status = Document.Status.RUNNING
+            document.claimed_at = now
+            claims.append(Claim(document, document.revision))
+        Document.objects.filter(pk__in=[c.document.pk for c in claims[1:]]).update(
+            status=Document.Status.RUNNING, claimed_at=now, updated_at=now
+        )
+    return claims
+
+
 def _current(claim: Claim) -> bool:
     return Document.objects.filter(
         pk=claim.document.pk, revision=claim.revision, status=Document.Status.RUNNING
@@ -175,53 +211,98 @@ def drafts_for(document: Document) -> list[chunking.ChunkDraft]:
     return chunking.chunk_sections(title, sections)
 
 
+def _drafts_or_fail(claim: Claim) -> list[chunking.ChunkDraft] | None:
+    """The document's chunks to embed; None (and the document marked failed) when it has none."""
+    try:
+        drafts = drafts_for(claim.document)
+        if not drafts:
+            raise IngestError("no text found in the document")
+    except IngestError as exc:
+        Document.objects.filter(pk=claim.document.pk, revision=claim.revision).update(
+            status=Document.Status.FAILED, error=str(exc)[:500], updated_at=timezone.now()
+        )
+        log.warning("document %s not ingested: %s", claim.document.pk, exc)
+        return None
+    Document.objects.filter(pk=claim.document.pk, revision=claim.revision).update(
+        chunks_total=len(drafts), chunks_done=0
+    )
+    return drafts
+
+
+def _embed_texts(drafts: list[chunking.ChunkDraft]) -> list[str]:
+    return [d.embed_text or d.text for d in drafts]
+
+
 def ingest_claimed(claim: Claim, progress: Callable[[int, int], None] | None = None) -> bool:
     """Embed and store the document's chunks; False when a newer revision took over."""
     from memory.embeddings import embed
 
-    document = claim.document
-    try:
-        drafts = drafts_for(document)
-        if not drafts:
-            raise IngestError("no text found in the document")
-    except IngestError as exc:
-        Document.objects.filter(pk=document.pk, revision=claim.revision).update(
-            status=Document.Status.FAILED, error=str(exc)[:500], updated_at=timezone.now()
-        )
-        log.warning("document %s not ingested: %s", document.pk, exc)
+    drafts = _drafts_or_fail(claim)
+    if drafts is None:
         return True
     total = len(drafts)
-    Document.objects.filter(pk=document.pk, revision=claim.revision).update(
-        chunks_total=total, chunks_done=0
-    )
     vectors: list[npt.NDArray[np.float32]] = []
     for start in range(0, total, EMBED_BATCH):
         batch = drafts[start : start + EMBED_BATCH]
-        vectors.extend(embed([d.embed_text or d.text for d in batch]))
+        vectors.extend(embed(_embed_texts(batch)))
         done = start + len(batch)
-        updated = Document.objects.filter(pk=document.pk, revision=claim.revision).update(
+        updated = Document.objects.filter(pk=claim.document.pk, revision=claim.revision).update(
             chunks_done=done, updated_at=timezone.now()
         )
         if not updated:
             return False
         if progress is not None:
             progress(done, total)
+    return _store(claim, drafts, vectors)
 
+
+def ingest_claims(claims: list[Claim]) -> None:
+    """Ingest several claimed documents (`claim_documents`): one embedding pass for all."""
+    from memory.embeddings import embed
+
+    if len(claims) == 1:
+        ingest_claimed(claims[0])
+        return
+    batch = [(claim, drafts) for claim in claims if (drafts := _drafts_or_fail(claim))]
+    vectors = list(embed([text for _, drafts in batch for text in _embed_texts(drafts)]))
+    embedded: list[Embedded] = []
+    for claim, drafts in batch:
+        embedded.append((claim, drafts, vectors[: len(drafts)]))
+        vectors = vectors[len(drafts) :]
+    _store_many(embedded)
+
+
+def _store(
+    claim: Claim, drafts: list[chunking.ChunkDraft], vectors: list[npt.NDArray[np.float32]]
+) -> bool:
+    """Replace the document's chunks in one transaction, if its revision is still ours."""
+    return bool(_store_many([(claim, drafts, vectors)]))
+
+
+Embedded = tuple[Claim, list[chunking.ChunkDraft], list[npt.NDArray[np.float32]]]
+
+
+def _store_many(documents: list[Embedded]) -> int:
+    """Replace each document's chunks, all in one transaction, where its revision is still
+    ours (a re-ingest started meanwhile wins); returns how many were stored."""
+    revisions = {claim.document.pk: claim.revision for claim, _, _ in documents}
     with transaction.atomic():
-        locked = (
-            Document.objects.select_for_update()
-            .filter(pk=document.pk, revision=claim.revision, status=Document.Status.RUNNING)
-            .first()
-        )
-        if locked is None:
-            return False
-        Chunk.objects.filter(document=locked).delete()
+        locked = {
+            document.pk: document
+            for document in Document.objects.select_for_update().filter(
+                pk__in=revisions, status=Document.Status.RUNNING
+            )
+            if document.revision == revisions[document.pk]
+        }
+        if not locked:
+            return 0
+        Chunk.objects.filter(document_id__in=locked).delete()
         Chunk.objects.bulk_create(
             [
                 Chunk(
-                    organization_id=locked.organization_id,
-                    bot_id=locked.bot_id,
-                    document=locked,
+                    organization_id=document.organization_id,
+                    bot_id=document.bot_id,
+                    document=document,
                     ordinal=n,
                     heading=draft.heading[:500],
                     anchor=draft.anchor[:300],
@@ -229,32 +310,23 @@ def ingest_claimed(claim: Claim, progress: Callable[[int, int], None] | None = N
                     question=draft.question,
                     answer=draft.answer,
                     embedding=vector,
-                    search="",
                 )
+                for claim, drafts, vectors in documents
+                if (document := locked.get(claim.document.pk)) is not None
                 for n, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
             ],
             batch_size=500,
         )
-        Chunk.objects.filter(document=locked).update(
-            search=SearchVector("heading", weight="A", config="english")
-            + SearchVector("text", weight="B", config="english")
+        # chunks_total was set for this revision when the document was chunked.
+        now = timezone.now()
+        Document.objects.filter(pk__in=locked).update(
+            status=Document.Status.READY,
+            chunks_done=F("chunks_total"),
+            error="",
+            ingested_at=now,
+            updated_at=now,
         )
-        locked.status = Document.Status.READY
-        locked.chunks_total = total
-        locked.chunks_done = total
-        locked.error = ""
-        locked.ingested_at = timezone.now()
-        locked.save(
-            update_fields=[
-                "status",
-                "chunks_total",
-                "chunks_done",
-                "error",
-                "ingested_at",
-                "updated_at",
-            ]
-        )
-    return True
+    return len(locked)
 
 
 def ingest_document(

@@ -18,17 +18,22 @@ log = logging.getLogger(__name__)
     acks_late=True, soft_time_limit=600, time_limit=660, ignore_result=True
 )
 def ingest_document(document_id: int) -> None:
-    claim = services.claim_document(document_id)
-    if claim is None:
+    """Ingest the document, with other pending documents of its bot (`claim_documents`)."""
+    claims = services.claim_documents(document_id)
+    if not claims:
         return
     try:
-        services.ingest_claimed(claim)
+        services.ingest_claims(claims)
     except SoftTimeLimitExceeded:
-        Document.objects.filter(pk=document_id, revision=claim.revision).update(
-            status=Document.Status.FAILED, error="timed out", updated_at=timezone.now()
-        )
+        _fail_unfinished(claims, "timed out")
     except Exception as exc:
-        log.exception("ingesting document %s crashed", document_id)
-        Document.objects.filter(pk=document_id, revision=claim.revision).update(
-            status=Document.Status.FAILED, error=f"crashed: {exc}"[:500], updated_at=timezone.now()
-        )
+        log.exception("ingesting documents %s crashed", [c.document.pk for c in claims])
+        _fail_unfinished(claims, f"crashed: {exc}")
+
+
+def _fail_unfinished(claims: list[services.Claim], error: str) -> None:
+    """Mark the claimed documents still running as failed (those stored already stay ready)."""
+    for claim in claims:
+        Document.objects.filter(
+            pk=claim.document.pk, revision=claim.revision, status=Document.Status.RUNNING
+        ).update(status=Document.Status.FAILED, error=error[:500], updated_at=timezone.now())

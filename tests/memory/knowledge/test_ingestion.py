@@ -15,7 +15,12 @@ from django.core.management import call_command
 
 from memory.knowledge.models import Chunk, Document
 from memory.knowledge.selectors import retrieve_chunks
-from memory.knowledge.services import add_document
+from memory.knowledge.services import (
+    add_document,
+    claim_documents,
+    ingest_claims,
+    reingest_document,
+)
 from tests.conftest import LivePlatform, make_bot
 from tests.memory.knowledge.documents import (
     FAQ,
@@ -155,6 +160,42 @@ def test_a_blocked_url_fails_visibly_without_chunks(live_platform: LivePlatform)
     )
     assert document.status == "failed" and "non-public" in document.error
     assert document.chunks.count() == 0
+
+
+def test_a_bots_pending_documents_are_ingested_in_one_pass_each_on_its_own() -> None:
+    """What the first of several queued tasks does (the worker's code, in this process)."""
+    bot, other_bot = make_bot(), make_bot()
+    travel, hours, empty, changing = (
+        add_document(bot, kind=kind, title=title, body=body, queue=False)
+        for kind, title, body in [
+            ("markdown", "Travel guide", MARKDOWN),
+            ("text", "Opening hours", TEXT),
+            ("text", "Empty page", "   "),
+            ("html", "Refund policy", HTML),
+        ]
+    )
+    elsewhere = add_document(other_bot, kind="faq", title="Card FAQ", body=FAQ, queue=False)
+
+    claims = claim_documents(travel.pk)
+    assert [c.document.pk for c in claims] == [travel.pk, hours.pk, empty.pk, changing.pk]
+    assert claim_documents(hours.pk) == []  # its own task finds it taken
+    reingest_document(changing, queue=False)  # edited while the pass runs: the edit wins
+    ingest_claims(claims)
+
+    for document in (travel, hours):
+        document.refresh_from_db()
+        assert document.status == "ready" and document.chunks_total == document.chunks.count()
+    assert top(bot, "when can I call you on a saturday")[0] == "Opening hours"
+    assert (
+        "400 euros" in top(bot, "how much can I take out of a cash machine in another country")[1]
+    )
+    empty.refresh_from_db()
+    assert empty.status == "failed" and "no text" in empty.error
+    changing.refresh_from_db()
+    assert changing.status == "pending" and changing.chunks.count() == 0
+    elsewhere.refresh_from_db()
+    assert elsewhere.status == "pending"  # another bot's documents are not taken
+    assert not Chunk.objects.filter(bot=other_bot).exists()
 
 
 def test_ingest_knowledge_command_ingests_files_with_a_progress_bar(tmp_path: object) -> None:

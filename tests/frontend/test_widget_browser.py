@@ -610,8 +610,6 @@ def test_what_we_remember_saves_preferences_downloads_them_and_forgets_everythin
     _bot, key = demo_bot(live_platform)
     page = context.new_page()
     page.goto(live_platform.url + "/")
-    # Focus is asserted below: on a loaded machine another context's window can still hold it.
-    page.bring_to_front()
     page.get_by_role("button", name="Open chat", exact=True).click()
     page.get_by_role("button", name="What we remember", exact=True).click()
     expect(page.get_by_role("heading", name="What we remember")).to_be_focused()

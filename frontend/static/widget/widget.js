@@ -1127,7 +1127,11 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
       ),
       h("button", { class: "secondary", type: "button", onclick: closeMemory }, "Back to chat"),
     ];
+    // Re-rendering removes the focused element: a keyboard or screen-reader user whose focus
+    // was in this view (the heading, from openMemory, or a control they used) keeps it here.
+    const focusWasHere = memoryView.contains(root.activeElement);
     memoryView.replaceChildren(...parts.filter(Boolean));
+    if (focusWasHere) memoryView.firstChild.focus();
     applyUnsupported();
   }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import threading
 from typing import Any
 
@@ -30,6 +31,7 @@ _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _queue: asyncio.Queue[_Item] | None = None
 _sender: asyncio.Task[None] | None = None
+_pid = 0  # the process whose thread runs _loop: a forked child (a worker's) starts its own
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -52,9 +54,9 @@ async def _send_in_order(layer: BaseChannelLayer, queue: asyncio.Queue[_Item]) -
 
 
 def _publisher() -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Item]]:
-    global _loop, _queue, _sender
+    global _loop, _queue, _sender, _pid
     with _lock:
-        if _loop is None or _loop.is_closed() or _queue is None:
+        if _loop is None or _loop.is_closed() or _queue is None or _pid != os.getpid():
             loop = asyncio.new_event_loop()
             queue: asyncio.Queue[_Item] = asyncio.Queue()
             layer = channel_layers.make_backend("default")
@@ -62,7 +64,7 @@ def _publisher() -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Item]]:
             threading.Thread(
                 target=loop.run_forever, name="realtime-publisher", daemon=True
             ).start()
-            _loop, _queue = loop, queue
+            _loop, _queue, _pid = loop, queue, os.getpid()
         return _loop, _queue
 
 

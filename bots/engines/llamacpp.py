@@ -25,11 +25,12 @@ def bundled_model_path() -> Path:
 def disable_weight_repacking() -> None:
     """Load this process's models without llama.cpp's extra buffer types (weight repacking).
 
-    With them, llama.cpp 0.3.36 built on a CPU with AMX repacks SmolLM2's Q4_1 weights for
-    AMX and segfaults in the first decode (seen on a Sapphire Rapids VM); without them it
-    streams ~90 tokens/s there. `Llama()` takes no argument for it, so the library's default
-    model parameters are wrapped, once per process (`python -m bots.engines.llamacpp_server`
-    does the same for llama-cpp-python's OpenAI-compatible server).
+    With them, llama.cpp 0.3.36 built on a CPU with AMX repacks the weights for AMX and
+    segfaults in the first decode (seen on a Sapphire Rapids VM, for Q4_1, Q4_0 and Q8_0);
+    without them SmolLM2 streams ~90 tokens/s there. `Llama()` takes no argument for it, so
+    the library's default model parameters are wrapped, once per process
+    (`python -m bots.engines.llamacpp_server` does the same for llama-cpp-python's
+    OpenAI-compatible server).
     """
     import llama_cpp.llama_cpp as native
 

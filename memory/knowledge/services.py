@@ -266,9 +266,10 @@ def ingest_claims(claims: list[Claim]) -> None:
     batch = [(claim, drafts) for claim in claims if (drafts := _drafts_or_fail(claim))]
     vectors = list(embed([text for _, drafts in batch for text in _embed_texts(drafts)]))
     embedded: list[Embedded] = []
+    start = 0
     for claim, drafts in batch:
-        embedded.append((claim, drafts, vectors[: len(drafts)]))
-        vectors = vectors[len(drafts) :]
+        embedded.append((claim, drafts, vectors[start : start + len(drafts)]))
+        start += len(drafts)
     _store_many(embedded)
 
 

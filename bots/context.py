@@ -7,8 +7,12 @@ reply's `sources` are stored and shown under the answer.
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.db import connection
 
 from memory.models import Conversation, Message
 
@@ -43,13 +47,66 @@ class PromptContext:
     curated_answer: str | None = None  # a well-matching FAQ answer wins over generation
 
 
+@dataclass
+class Stored:
+    """What there is to look in for this reply, asked in one query before any search."""
+
+    has_knowledge: bool  # the bot has an ingested knowledge base
+    has_memories: bool  # the contact has remembered facts
+    has_summaries: bool  # ... or summaries of past conversations with this bot
+    preferences: dict[str, str]  # the contact's, name -> value
+
+
+@functools.cache
+def _stored_sql() -> str:
+    from memory.knowledge.models import Document
+    from memory.longterm.models import ConversationSummary, MemoryItem, Preference
+
+    return f"""
+SELECT
+  EXISTS (SELECT 1 FROM {Document._meta.db_table}
+          WHERE bot_id = %(bot)s AND chunks_total > 0 AND ingested_at IS NOT NULL),
+  EXISTS (SELECT 1 FROM {MemoryItem._meta.db_table} WHERE contact_id = %(contact)s),
+  EXISTS (SELECT 1 FROM {ConversationSummary._meta.db_table} s
+          JOIN {Conversation._meta.db_table} c ON c.id = s.conversation_id
+          WHERE s.contact_id = %(contact)s AND c.bot_id = %(bot)s
+            AND s.embedding IS NOT NULL AND s.conversation_id <> %(conversation)s),
+  (SELECT coalesce(json_agg(json_build_array(name, value)), '[]')
+   FROM {Preference._meta.db_table} WHERE contact_id = %(contact)s)
+"""  # noqa: S608 - table names from the models, values as parameters
+
+
+def what_is_stored(conversation: Conversation) -> Stored:
+    """One round trip instead of one per source: most replies have no memories to search,
+    and a bot without a knowledge base has no chunks to."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _stored_sql(),
+            {
+                "bot": conversation.bot_id,
+                "contact": conversation.contact_id,
+                "conversation": conversation.pk,
+            },
+        )
+        has_knowledge, has_memories, has_summaries, preferences = cursor.fetchone()
+    if isinstance(preferences, str):  # psycopg returns json as Python objects; be safe
+        preferences = json.loads(preferences)
+    return Stored(
+        has_knowledge=bool(has_knowledge),
+        has_memories=bool(has_memories),
+        has_summaries=bool(has_summaries),
+        preferences=dict(sorted((str(k), str(v)) for k, v in preferences)),
+    )
+
+
 def gather_context(conversation: Conversation, question: Message) -> PromptContext:
     """Everything the reply to `question` may use; each part isolated to this bot/contact in SQL."""
     from memory.knowledge.services import retrieve_for_prompt
     from memory.longterm.selectors import recall
 
-    knowledge = retrieve_for_prompt(conversation, question)
-    remembered = recall(conversation, question.text)
+    stored = what_is_stored(conversation)
+    knowledge = retrieve_for_prompt(conversation, question, has_knowledge=stored.has_knowledge)
+    remembered = recall(conversation, question.text, stored=stored)
     curated_answer = knowledge.curated_answer
     if knowledge.outcome == "no_knowledge" and remembered.sources:
         # "I don't know" gives way when one of this customer's past chats is relevant: the

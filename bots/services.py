@@ -7,6 +7,7 @@ produces one reply, and a worker that lost its lease can no longer write or publ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -19,20 +20,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bots.context import gather_context
 from bots.engines import EngineError, Usage, get_engine
 from bots.models import Bot
 from bots.prompts import build_messages
+from memory.frames import message_payload
 from memory.models import Conversation, Message
-from memory.services import allocate_seq, record_user_message
+from memory.selectors import recent_turns
+from memory.services import append_message, record_user_message
 from switchboard.realtime import publish_message_stored, publish_now
+from switchboard.rows import Columns, cache_related
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=15)
+HISTORY_MESSAGES = 100  # at most this many past messages are read for a reply's prompt
 FALLBACK_TEXT = (
     "Sorry, I couldn't produce an answer just now. Please try again in a moment, "
     "or ask to talk to a person."
@@ -63,11 +68,13 @@ def accept_customer_message(
                 current.status = Conversation.Status.BOT
             # On-commit hooks run in order, each a Redis round trip: the reply's task leaves
             # first, then the sockets hear of the message, then the side work (labels, memory).
+            # The stored event is not waited for: the ordered publisher sends it before
+            # anything published later.
             if current.status == Conversation.Status.BOT and not hand_off_after_customer_message(
                 current, message
             ):
                 generate_reply.delay_on_commit(message.pk)
-            publish_message_stored(conversation.pk, message.pk)
+            publish_message_stored(conversation.pk, message.pk, wait=False)
             label_message.delay_on_commit(message.pk)
             after_customer_message(message.pk, message.text)
     return message, created
@@ -115,29 +122,58 @@ class Busy(Exception):
         self.retry_in = retry_in
 
 
+_QUESTION = Columns(Message, "q")
+_CONVERSATION = Columns(Conversation, "c")
+_BOT = Columns(Bot, "b")
+
+
+@functools.cache
+def _question_sql() -> str:
+    return f"""
+SELECT {_QUESTION.sql}, {_CONVERSATION.sql}, {_BOT.sql}, r.id
+FROM {Message._meta.db_table} q
+JOIN {Conversation._meta.db_table} c ON c.id = q.conversation_id
+JOIN {Bot._meta.db_table} b ON b.id = c.bot_id
+LEFT JOIN {Message._meta.db_table} r ON r.reply_to_id = q.id
+WHERE q.id = %s AND q.role = %s
+FOR UPDATE OF q, c
+"""  # noqa: S608 - table names from the models, values as parameters
+
+
+def _lock_question(user_message_id: int) -> tuple[Message, int | None] | None:
+    """The customer's message with its conversation and bot, and its reply's id if any.
+
+    Locks the message and its conversation (not the bot: claims of one bot's many
+    conversations must not queue behind each other). Every claim runs this first, so it is
+    one hand-written statement (switchboard.rows).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_question_sql(), [user_message_id, Message.Role.USER])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user = _QUESTION.load(row)
+    conversation = _CONVERSATION.load(row, len(_QUESTION))
+    bot = _BOT.load(row, len(_QUESTION) + len(_CONVERSATION))
+    cache_related(conversation, "bot", bot)
+    cache_related(user, "conversation", conversation)
+    return user, row[-1]
+
+
 def claim_reply(user_message_id: int) -> Claim | None:
     """Take the right to generate this message's reply; None when there is nothing to do."""
     now = timezone.now()
     token = _new_token()
     with transaction.atomic():
-        # Locks the message and its conversation (not the bot: claims of one bot's many
-        # conversations must not queue behind each other); any reply comes in the same query.
-        user = (
-            Message.objects.select_for_update(of=("self", "conversation"))
-            .select_related("conversation__bot", "reply")
-            .filter(pk=user_message_id, role=Message.Role.USER)
-            .first()
-        )
-        if user is None or user.conversation.status != Conversation.Status.BOT:
+        found = _lock_question(user_message_id)
+        if found is None:
             return None
-        try:
-            existing: Message | None = user.reply
-        except Message.DoesNotExist:
-            existing = None
-        if existing is None:
-            reply = Message.objects.create(
-                conversation=user.conversation,
-                seq=allocate_seq(user.conversation_id),
+        user, existing_id = found
+        if user.conversation.status != Conversation.Status.BOT:
+            return None
+        if existing_id is None:
+            reply = Message(
+                conversation_id=user.conversation_id,
                 role=Message.Role.BOT,
                 status=Message.Status.STREAMING,
                 reply_to=user,
@@ -145,13 +181,16 @@ def claim_reply(user_message_id: int) -> Claim | None:
                 lease_until=now + LEASE,
                 lease_token=token,
             )
+            append_message(reply)
             # Not waited for: it leaves before the first delta all the same (one ordered
             # publisher), and the generation gets going meanwhile.
-            publish_message_stored(reply.conversation_id, reply.pk, wait=False)
+            publish_message_stored(
+                reply.conversation_id, reply.pk, wait=False, message=message_payload(reply)
+            )
             return Claim(reply, token, user)
         # Every claimer holds the question's lock first; the reply's own lock keeps a lease
         # holder's last write from crossing the takeover below.
-        reply = Message.objects.select_for_update().get(pk=existing.pk)
+        reply = Message.objects.select_for_update().get(pk=existing_id)
         if reply.status in (Message.Status.FINAL, Message.Status.FAILED):
             return None
         if reply.lease_until and reply.lease_until > now and not holder_is_dead(reply.lease_token):
@@ -213,6 +252,38 @@ def _still_ours(claim: Claim, **fields: object) -> None:
         raise LostClaim()
 
 
+_FRAME_SQL = f"""
+UPDATE {Message._meta.db_table} AS m SET text = %s, lease_until = %s, updated_at = %s
+FROM {Conversation._meta.db_table} AS c
+WHERE m.id = %s AND m.lease_token = %s AND m.status = %s
+  AND c.id = m.conversation_id AND c.status = %s
+"""  # noqa: S608 - table names from the models, values as parameters
+
+
+def _write_frame(claim: Claim, text: str) -> None:
+    """`_still_ours` for a streaming frame, the hot write: the text so far, the lease renewed.
+
+    Plain SQL, because it runs once per frame of every reply (the ORM's query building costs
+    more than the round trip); same conditions as `_still_ours`.
+    """
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FRAME_SQL,
+            [
+                text,
+                now + LEASE,
+                now,
+                claim.reply.pk,
+                claim.token,
+                Message.Status.STREAMING,
+                Conversation.Status.BOT,
+            ],
+        )
+        if cursor.rowcount != 1:
+            raise LostClaim()
+
+
 def _stream_curated(text: str, frame_s: float) -> Iterator[str]:
     """A prepared answer, word by word at about four words a frame, so it streams like a reply."""
     for n, word in enumerate(re.findall(r"\S+\s*", text)):
@@ -230,11 +301,8 @@ def generate_reply_for(claim: Claim) -> Message:
     queue_wait_ms = max(0, int((timezone.now() - user.created_at).total_seconds() * 1000))
 
     engine = get_engine(bot.engine, bot.model)
-    history = list(
-        Message.objects.filter(conversation=conversation, seq__lte=user.seq)
-        .exclude(status__in=[Message.Status.STREAMING, Message.Status.FAILED])
-        .order_by("seq")
-    )
+    # The newest messages only: the window is cut to the model's context anyway.
+    history = recent_turns(conversation.pk, user.seq, HISTORY_MESSAGES)
     context = gather_context(conversation, user)
     prompt = build_messages(
         persona=bot.persona,
@@ -254,7 +322,7 @@ def generate_reply_for(claim: Claim) -> Message:
         nonlocal text, pending, last_flush
         offset = len(text)
         text += pending
-        _still_ours(claim, text=text, lease_until=timezone.now() + LEASE)
+        _write_frame(claim, text)
         publish_now(
             reply.conversation_id,
             {

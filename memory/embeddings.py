@@ -15,6 +15,7 @@ Two things make it fast on a CPU (docs/knowledge.md, "Embedding speed"):
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import os
 import threading
@@ -85,6 +86,15 @@ def batches(texts: list[str]) -> list[list[int]]:
         out.append(order[start : start + size])
         start += size
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def embed_one(text: str) -> npt.NDArray[np.float32]:
+    """One text's vector, remembered: a reply embeds its question for the knowledge base and
+    again for the customer's memories, in the same process. Read-only (it is shared)."""
+    vector: npt.NDArray[np.float32] = embed([text])[0]
+    vector.flags.writeable = False
+    return vector
 
 
 def embed(texts: list[str]) -> npt.NDArray[np.float32]:

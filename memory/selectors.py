@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from django.db import connection
 from django.db.models import QuerySet
 
 from .models import Conversation, Feedback, Message
+
+
+class Turn(NamedTuple):
+    """One message as a prompt sees it."""
+
+    seq: int
+    role: str
+    text: str
 
 
 def messages_after(conversation: Conversation, seq: int) -> QuerySet[Message]:
@@ -20,3 +31,26 @@ def feedback_by_message(conversation: Conversation, message_ids: list[int]) -> d
         message_id__in=message_ids, contact_id=conversation.contact_id
     ).values_list("message_id", "rating")
     return dict(rows)
+
+
+def recent_turns(conversation_id: int, up_to_seq: int, limit: int) -> list[Turn]:
+    """The newest `limit` stored messages up to `up_to_seq`, oldest first: a reply's prompt.
+
+    Replies still being generated and failed ones are left out. Plain SQL and tuples: every
+    reply reads this, and a long conversation's rows as model instances cost milliseconds.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT seq, role, text FROM {Message._meta.db_table}"  # noqa: S608
+            " WHERE conversation_id = %s AND seq <= %s AND status NOT IN (%s, %s)"
+            " ORDER BY seq DESC LIMIT %s",
+            [
+                conversation_id,
+                up_to_seq,
+                Message.Status.STREAMING,
+                Message.Status.FAILED,
+                limit,
+            ],
+        )
+        rows = cursor.fetchall()
+    return [Turn(*row) for row in reversed(rows)]

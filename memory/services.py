@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from bots.models import Bot
 from switchboard.realtime import publish_message_stored
+from switchboard.rows import Columns, cache_related, insert_columns, mark_inserted
 
 from .models import Contact, Conversation, Feedback, Message
 
@@ -55,6 +55,48 @@ def allocate_seq(conversation_id: int) -> int:
     return advance_conversation(conversation_id).last_seq
 
 
+_CONVERSATION = Columns(Conversation, "c")
+
+
+def append_message(message: Message) -> Conversation | None:
+    """INSERT `message` as its conversation's next seq, and return the conversation as it is now.
+
+    One statement takes the seq, and with it the conversation's row lock (held until the
+    transaction ends: concurrent writers get distinct, gap-free seqs), and inserts the row:
+    every customer message and every reply goes through here, so it is written as SQL
+    (switchboard.rows) and sends the ORM's `post_save` itself. None when the message's client
+    id is already stored (a resend): nothing inserted, the seq given back.
+    Call inside a transaction.
+    """
+    columns, values, params = insert_columns(message, {"seq": "c.last_seq"})
+    sql = (
+        f"WITH c AS (UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1"  # noqa: S608
+        " WHERE id = %s RETURNING *),"
+        f" m AS (INSERT INTO {Message._meta.db_table} ({', '.join(columns)})"
+        f" SELECT {', '.join(values)} FROM c"
+        " ON CONFLICT (conversation_id, client_id) WHERE client_id IS NOT NULL DO NOTHING"
+        " RETURNING id)"
+        f" SELECT {_CONVERSATION.sql}, (SELECT id FROM m) FROM c"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [message.conversation_id, *params])
+        row = cursor.fetchone()
+        if row is None:
+            raise Conversation.DoesNotExist(message.conversation_id)
+        current = _CONVERSATION.load(row)
+        if row[-1] is None:
+            cursor.execute(
+                f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq - 1"  # noqa: S608
+                " WHERE id = %s",
+                [current.pk],
+            )
+            return None
+    message.seq = current.last_seq
+    cache_related(message, "conversation", current)
+    mark_inserted(message, row[-1])
+    return current
+
+
 def record_user_message(
     conversation: Conversation, client_id: str, text: str, *, announce: bool = True
 ) -> tuple[Message, bool]:
@@ -65,23 +107,18 @@ def record_user_message(
     stored message to the caller (after its own, more urgent, on-commit work).
     """
     with transaction.atomic(savepoint=False):
-        # Allocating the seq locks the conversation row first: concurrent sends get distinct,
-        # gap-free seqs, and a resend racing its original waits here, then sees its insert.
+        # A resend (rare) finds its client id taken: `append_message` inserts nothing then,
+        # also when it races its original (it waits on the conversation's row lock first).
         # The stored message carries the row as read under that lock (`message.conversation`).
-        current = advance_conversation(conversation.pk)
-        existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
-        if existing is not None:
-            # Give the number back (the lock is still ours): seqs stay gap-free.
-            Conversation.objects.filter(pk=conversation.pk).update(last_seq=F("last_seq") - 1)
-            return existing, False
-        message = Message.objects.create(
-            conversation=current,
-            seq=current.last_seq,
+        message = Message(
+            conversation_id=conversation.pk,
             role=Message.Role.USER,
             text=text,
             status=Message.Status.RECEIVED,
             client_id=client_id,
         )
+        if append_message(message) is None:
+            return Message.objects.get(conversation=conversation, client_id=client_id), False
         if announce:
             publish_message_stored(conversation.pk, message.pk)
     return message, True

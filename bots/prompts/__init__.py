@@ -6,8 +6,10 @@ chat template is applied by the engine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 from bots.context import PromptContext
 from bots.engines.base import ChatMessage, Engine
@@ -18,6 +20,18 @@ ROLE_FOR_MODEL = {
     Message.Role.BOT: "assistant",
     Message.Role.AGENT: "assistant",
 }
+
+
+class Turn(Protocol):
+    """What a prompt reads of a message (a `Message`, or `memory.selectors.Turn`)."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
 # Chat templates add a few tokens of framing per message.
 PER_MESSAGE_OVERHEAD = 4
 
@@ -57,7 +71,7 @@ def system_prompt(persona: str, context: PromptContext) -> str:
 def build_messages(
     *,
     persona: str,
-    history: list[Message],
+    history: Sequence[Turn],
     engine: Engine,
     max_tokens: int,
     context: PromptContext | None = None,

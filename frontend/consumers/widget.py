@@ -17,7 +17,7 @@ from bots.services import accept_customer_message
 from desk import services as desk_services
 from desk.selectors import status_frame
 from memory import selectors
-from memory.frames import message_payload
+from memory.frames import MessagePayload, message_payload
 from memory.longterm.identity import IdentityClaim
 from memory.longterm.services import IdentityRejected, open_verified_conversation
 from memory.models import Conversation, Message
@@ -296,20 +296,26 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _send_message(
         self, message: Message, feedback: str | None = None, force: bool = False
     ) -> None:
-        if message.pk in self.sent_final and not force:
+        await self._send_payload(message_payload(message, feedback), force)
+
+    async def _send_payload(self, payload: MessagePayload, force: bool = False) -> None:
+        message_id = payload["id"]
+        if message_id in self.sent_final and not force:
             return
-        if message.status != Message.Status.STREAMING:
-            self.sent_final.add(message.pk)
-        self.sent_text[message.pk] = len(message.text)
-        await self._send(
-            {"type": "message", "seq": message.seq, "message": message_payload(message, feedback)}
-        )
+        if payload["status"] != Message.Status.STREAMING:
+            self.sent_final.add(message_id)
+        self.sent_text[message_id] = len(payload["text"])
+        await self._send({"type": "message", "seq": payload["seq"], "message": payload})
 
     # Group events (published by services and the model worker).
 
     async def message_stored(self, event: dict[str, Any]) -> None:
         if int(event["message_id"]) in self.sent_final:
             return  # sent in its final state already (our own message's ack): nothing new
+        if "message" in event:
+            # The row as its writer committed it (a new reply): nothing to read back.
+            await self._send_payload(event["message"])
+            return
         # A plain read, off the shared sync thread: the first delta waits behind this fetch.
         message = await database_sync_to_async(
             lambda: Message.objects.select_related("author").filter(pk=event["message_id"]).first(),

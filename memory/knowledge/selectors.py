@@ -126,10 +126,9 @@ def _or_terms(cursor: Any, query: str) -> str | None:
 
 
 def embed_query(query: str) -> npt.NDArray[np.float32]:
-    from memory.embeddings import embed
+    from memory.embeddings import embed_one
 
-    vector: npt.NDArray[np.float32] = embed([query])[0]
-    return vector
+    return embed_one(query)
 
 
 def retrieve_chunks(

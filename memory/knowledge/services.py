@@ -377,17 +377,22 @@ def _source(hit: Hit) -> Source:
     )
 
 
-def retrieve_for_prompt(conversation: Conversation, question: Message) -> KnowledgeContext:
+def retrieve_for_prompt(
+    conversation: Conversation, question: Message, *, has_knowledge: bool | None = None
+) -> KnowledgeContext:
     """The knowledge part of a reply's context, recorded as a `Lookup` on the question.
 
-    - A bot without a knowledge base answers from its persona (nothing recorded).
+    - A bot without a knowledge base answers from its persona (nothing recorded);
+      `has_knowledge` says so when the caller has already asked.
     - A FAQ question matching at KNOWLEDGE_FAQ_SIMILARITY or above: its answer, verbatim.
     - Passages at KNOWLEDGE_MIN_SIMILARITY or above: the prompt's reference text.
     - Nothing relevant: NO_KNOWLEDGE_TEXT (don't know, offer a person), outcome
       "no_knowledge" — except for small talk of one or two words ("hi", "thanks").
     """
     bot = conversation.bot
-    if not bot_has_knowledge(bot):
+    if has_knowledge is None:
+        has_knowledge = bot_has_knowledge(bot)
+    if not has_knowledge:
         return KnowledgeContext([], None, None)
     hits = retrieve_chunks(bot, question.text, limit=8)
     best = max((h.similarity for h in hits), default=None)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from bots.context import Source
+from bots.context import Source, Stored
 from memory.models import Contact, Conversation, Feedback, Message
 
 from .models import ConversationSummary, MemoryItem, Preference
@@ -30,21 +30,30 @@ def preferences_of(contact_id: int) -> dict[str, str]:
     return dict(sorted(rows))
 
 
-def recall(conversation: Conversation, question: str) -> Recall:
-    """This contact's most relevant facts and past-conversation summaries, and preferences."""
-    from memory.embeddings import embed
+def recall(conversation: Conversation, question: str, *, stored: Stored | None = None) -> Recall:
+    """This contact's most relevant facts and past-conversation summaries, and preferences.
+
+    `stored`: what the caller already read of this contact (`bots.context.what_is_stored`);
+    without it, this reads it.
+    """
+    from memory.embeddings import embed_one
 
     contact_id = conversation.contact_id
-    result = Recall(preferences=preferences_of(contact_id))
     items = MemoryItem.objects.filter(contact_id=contact_id)
     summaries = ConversationSummary.objects.filter(
         contact_id=contact_id,
         conversation__bot_id=conversation.bot_id,
         embedding__isnull=False,
     ).exclude(conversation_id=conversation.pk)
-    if not items.exists() and not summaries.exists():
+    if stored is None:
+        result = Recall(preferences=preferences_of(contact_id))
+        has_memories, has_summaries = items.exists(), summaries.exists()
+    else:
+        result = Recall(preferences=dict(stored.preferences))
+        has_memories, has_summaries = stored.has_memories, stored.has_summaries
+    if not has_memories and not has_summaries:
         return result
-    vector = [float(x) for x in embed([question])[0]]
+    vector = [float(x) for x in embed_one(question)]
     limit = settings.LONGTERM_RECALL_FACTS
     ranked = items.annotate(distance=CosineDistance("embedding", vector)).order_by(
         "distance", "-updated_at"

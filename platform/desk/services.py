@@ -348,13 +348,13 @@ def hand_off_after_customer_message(conversation: Conversation, message: Message
     from desk.triggers import (
         customer_wants_human,
         is_open,
-        policy_for,
+        policy_and_recent_sentiments,
         sentiment_trending_negative,
     )
 
     if conversation.status != Status.BOT:
         return False
-    policy = policy_for(conversation.bot_id)
+    policy, sentiments = policy_and_recent_sentiments(conversation)
     reason = ""
     if policy.on_request and customer_wants_human(message.text):
         reason = "customer_asked"
@@ -367,7 +367,9 @@ def hand_off_after_customer_message(conversation: Conversation, message: Message
         )
         if _offered_a_person(previous):
             reason = "bot_offer"
-    elif policy.on_negative_sentiment and sentiment_trending_negative(conversation, policy):
+    elif policy.on_negative_sentiment and sentiment_trending_negative(
+        conversation, policy, sentiments
+    ):
         reason = "negative_sentiment"
     if not reason or not is_open(policy):
         return False

@@ -5,15 +5,46 @@ The free-text intent ("can I talk to a person?") is the topics app's `wants_huma
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.utils import timezone
 
 from bots.models import Bot
 from bots.topics.selectors import wants_human
 from desk.models import HandoffPolicy
 from memory.models import Conversation, Feedback, Message
+from switchboard.rows import Columns
+
+_POLICY = Columns(HandoffPolicy, "p")
+
+
+@functools.cache
+def _policy_and_sentiments_sql() -> str:
+    window = HandoffPolicy._meta.get_field("sentiment_window").get_default()
+    return f"""
+SELECT {_POLICY.sql}, ARRAY(
+  SELECT m.sentiment FROM {Message._meta.db_table} m
+  WHERE m.conversation_id = %s AND m.role = %s AND m.sentiment IS NOT NULL
+  ORDER BY m.seq DESC LIMIT coalesce(p.sentiment_window, {int(window)}))
+FROM (SELECT 1) AS one LEFT JOIN {HandoffPolicy._meta.db_table} p ON p.bot_id = %s
+"""  # noqa: S608 - table names from the models, values as parameters
+
+
+def policy_and_recent_sentiments(conversation: Conversation) -> tuple[HandoffPolicy, list[float]]:
+    """The bot's policy, and the sentiments of the conversation's latest customer messages
+    (newest first, as many as the policy's window): one statement, as every customer message
+    asks (switchboard.rows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _policy_and_sentiments_sql(),
+            [conversation.pk, Message.Role.USER, conversation.bot_id],
+        )
+        row = cursor.fetchone()
+    policy = _POLICY.load(row) if row[0] is not None else HandoffPolicy(bot_id=conversation.bot_id)
+    return policy, [float(score) for score in row[-1]]
 
 
 def policy_for(bot: Bot | int) -> HandoffPolicy:
@@ -53,16 +84,22 @@ def not_helpful_streak(conversation: Conversation) -> int:
     return streak
 
 
-def sentiment_trending_negative(conversation: Conversation, policy: HandoffPolicy) -> bool:
-    scores = [
-        score
-        for score in Message.objects.filter(
-            conversation=conversation, role=Message.Role.USER, sentiment__isnull=False
-        )
-        .order_by("-seq")
-        .values_list("sentiment", flat=True)[: policy.sentiment_window]
-        if score is not None
-    ]
+def sentiment_trending_negative(
+    conversation: Conversation, policy: HandoffPolicy, scores: list[float] | None = None
+) -> bool:
+    """The latest `sentiment_window` customer messages average at or below the threshold;
+    `scores`: those sentiments, newest first, when the caller has them already."""
+    if scores is None:
+        scores = [
+            score
+            for score in Message.objects.filter(
+                conversation=conversation, role=Message.Role.USER, sentiment__isnull=False
+            )
+            .order_by("-seq")
+            .values_list("sentiment", flat=True)[: policy.sentiment_window]
+            if score is not None
+        ]
+    scores = scores[: policy.sentiment_window]
     if len(scores) < policy.sentiment_window or not scores:
         return False
     return sum(scores) / len(scores) <= policy.sentiment_threshold

@@ -18,6 +18,7 @@ import concurrent.futures
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from channels.layers import BaseChannelLayer, channel_layers
@@ -97,8 +98,20 @@ def publish_to_group(group: str, event: dict[str, Any]) -> None:
     transaction.on_commit(lambda: publish_to_group_now(group, event))
 
 
-def publish_message_stored(conversation_id: int, message_id: int, *, wait: bool = True) -> None:
-    """On commit: a message was stored or changed state; sockets re-read it from the row."""
-    publish_to_conversation(
-        conversation_id, {"type": "message.stored", "message_id": message_id}, wait=wait
-    )
+def publish_message_stored(
+    conversation_id: int,
+    message_id: int,
+    *,
+    wait: bool = True,
+    message: Mapping[str, Any] | None = None,
+) -> None:
+    """On commit: a message was stored or changed state; sockets re-read it from the row.
+
+    `message`: the row's widget payload (`memory.frames.message_payload`) as this transaction
+    commits it, for a row nobody else can have changed yet (a reply just created): the widget
+    sends it as it is instead of reading the row back. Other sockets still read the row.
+    """
+    event: dict[str, Any] = {"type": "message.stored", "message_id": message_id}
+    if message is not None:
+        event["message"] = dict(message)
+    publish_to_conversation(conversation_id, event, wait=wait)

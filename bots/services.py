@@ -50,7 +50,8 @@ def accept_customer_message(
     """Store the customer's message (idempotent by client id) and queue the bot's reply.
 
     This is the first half of every reply's time to first token (docs/benchmarks.md): one
-    transaction of a few statements, and the reply's task leaves first on commit.
+    transaction of a few statements. The reply's task leaves from inside it, as soon as the
+    message is written (see `_queue_reply_early`); the rest of the side work on commit.
     """
     from bots.tasks import generate_reply
     from bots.topics.tasks import label_message
@@ -66,18 +67,41 @@ def accept_customer_message(
             if current.status == Conversation.Status.RESOLVED:
                 reopen_if_resolved(current.pk)
                 current.status = Conversation.Status.BOT
-            # On-commit hooks run in order, each a Redis round trip: the reply's task leaves
-            # first, then the sockets hear of the message, then the side work (labels, memory).
-            # The stored event is not waited for: the ordered publisher sends it before
-            # anything published later.
-            if current.status == Conversation.Status.BOT and not hand_off_after_customer_message(
-                current, message
-            ):
-                generate_reply.delay_on_commit(message.pk)
+            if current.status == Conversation.Status.BOT:
+                queued = _queue_reply_early(message)
+                # A handoff moves the conversation to a person in this transaction: the
+                # early task's claim then finds it no longer the bot's and does nothing.
+                if not hand_off_after_customer_message(current, message) and not queued:
+                    generate_reply.delay_on_commit(message.pk)
+            # On-commit hooks run in order, each a Redis round trip: the sockets hear of the
+            # message, then the side work (labels, memory) is queued. The stored event is not
+            # waited for: the ordered publisher sends it before anything published later.
             publish_message_stored(conversation.pk, message.pk, wait=False)
             label_message.delay_on_commit(message.pk)
             after_customer_message(message.pk, message.text)
     return message, created
+
+
+def _queue_reply_early(message: Message) -> bool:
+    """Send the reply's task now, before the customer's transaction commits; False if Redis
+    refused it (then it goes on commit, as any task would, or the sweeper finds it).
+
+    The task travels through Redis and the worker while the handoff rules run and the
+    transaction commits, instead of after. That is safe because its claim first waits for the
+    conversation's row lock, which this transaction holds from the seq allocation until it
+    ends, and then sees how it ended: the message stored (answer it), the conversation handed
+    to a person (nothing to do), or a rollback (no message: nothing to do).
+    """
+    from bots.tasks import generate_reply
+
+    try:
+        generate_reply.apply_async(
+            (message.pk,), {"after_conversation": message.conversation_id}, retry=False
+        )
+    except Exception as exc:  # noqa: BLE001 - the message is still stored; the reply is queued later
+        log.warning("queueing the reply to message %s early failed: %s", message.pk, exc)
+        return False
+    return True
 
 
 @dataclass
@@ -160,11 +184,27 @@ def _lock_question(user_message_id: int) -> tuple[Message, int | None] | None:
     return user, row[-1]
 
 
-def claim_reply(user_message_id: int) -> Claim | None:
-    """Take the right to generate this message's reply; None when there is nothing to do."""
+def _wait_for_writer(conversation_id: int) -> None:
+    """Wait until the transaction that queued this task from inside itself has ended."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s FOR UPDATE",  # noqa: S608
+            [conversation_id],
+        )
+
+
+def claim_reply(user_message_id: int, *, after_conversation: int | None = None) -> Claim | None:
+    """Take the right to generate this message's reply; None when there is nothing to do.
+
+    `after_conversation`: the task was sent from inside the transaction that stored the
+    message (`_queue_reply_early`); its conversation's row lock is waited for first.
+    """
     now = timezone.now()
     token = _new_token()
     with transaction.atomic():
+        if after_conversation is not None:
+            _wait_for_writer(after_conversation)
+            now = timezone.now()
         found = _lock_question(user_message_id)
         if found is None:
             return None

@@ -26,9 +26,9 @@ LLM_QUEUE = "llm"
     time_limit=settings.LLM_HARD_TIME_LIMIT,
     ignore_result=True,
 )
-def generate_reply(self: Task, user_message_id: int) -> None:
+def generate_reply(self: Task, user_message_id: int, after_conversation: int | None = None) -> None:
     try:
-        claim = services.claim_reply(user_message_id)
+        claim = services.claim_reply(user_message_id, after_conversation=after_conversation)
     except services.Busy as busy:
         # Another attempt holds a live lease (a duplicate delivery): look again after it.
         generate_reply.apply_async((user_message_id,), countdown=busy.retry_in + 0.5)

@@ -31,6 +31,11 @@ def _mark(org_id: int, *moments: Any) -> None:
 
 
 def _message_changed(sender: type[Model], instance: Message, **kwargs: Any) -> None:
+    if instance.status == Message.Status.STREAMING:
+        # A reply being generated counts in no rollup: replies count once final or failed,
+        # and that write is an update(), whose hour the periodic sweep marks. Every reply's
+        # claim creates one of these, on the reply's path: no statement for it.
+        return
     cached = instance._state.fields_cache.get("conversation")
     org_id = (
         cached.organization_id

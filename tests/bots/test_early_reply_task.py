@@ -28,7 +28,7 @@ def _wait_for(predicate: object, timeout: float) -> None:
     raise AssertionError("timed out")
 
 
-def _final_reply(question: Message, timeout: float = 120) -> Message:
+def _final_reply(question: Message, timeout: float = 240) -> Message:
     _wait_for(
         lambda: Message.objects.filter(reply_to=question, status__in=["final", "failed"]).exists(),
         timeout,

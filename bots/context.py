@@ -8,7 +8,6 @@ reply's `sources` are stored and shown under the answer.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,9 +87,8 @@ def what_is_stored(conversation: Conversation) -> Stored:
                 "conversation": conversation.pk,
             },
         )
+        # json_agg gives json (not jsonb, which Django loads as text): decoded by psycopg.
         has_knowledge, has_memories, has_summaries, preferences = cursor.fetchone()
-    if isinstance(preferences, str):  # psycopg returns json as Python objects; be safe
-        preferences = json.loads(preferences)
     return Stored(
         has_knowledge=bool(has_knowledge),
         has_memories=bool(has_memories),

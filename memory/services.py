@@ -33,26 +33,18 @@ def open_conversation(bot: Bot, visitor_id: str) -> Conversation:
     return conversation
 
 
-def advance_conversation(conversation_id: int) -> Conversation:
-    """Lock the conversation row and take its next seq, in one statement: the row as it is now.
-
-    Call inside a transaction (the row lock orders writers until it ends).
-    """
-    rows = list(
-        Conversation.objects.raw(
-            f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1"  # noqa: S608
-            " WHERE id = %s RETURNING *",
-            [conversation_id],
-        )
-    )
-    if not rows:
-        raise Conversation.DoesNotExist(conversation_id)
-    return rows[0]
-
-
 def allocate_seq(conversation_id: int) -> int:
     """Next seq of the conversation; call inside a transaction (the row lock orders writers)."""
-    return advance_conversation(conversation_id).last_seq
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1"  # noqa: S608
+            " WHERE id = %s RETURNING last_seq",
+            [conversation_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Conversation.DoesNotExist(conversation_id)
+    return int(row[0])
 
 
 _CONVERSATION = Columns(Conversation, "c")

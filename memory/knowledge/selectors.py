@@ -48,10 +48,6 @@ class Hit:
     score: float  # fused RRF score
 
 
-def bot_has_knowledge(bot: Bot) -> bool:
-    return Document.objects.filter(bot=bot, chunks_total__gt=0, ingested_at__isnull=False).exists()
-
-
 def _bot_chunk_count(bot: Bot) -> int:
     total = Document.objects.filter(bot=bot, ingested_at__isnull=False).aggregate(
         n=Sum("chunks_total")

@@ -24,7 +24,7 @@ from bots.models import Bot
 from memory.knowledge import chunking, extract
 from memory.knowledge.fetch import FetchError, safe_fetch
 from memory.knowledge.models import Chunk, Document, Lookup
-from memory.knowledge.selectors import Hit, bot_has_knowledge, retrieve_chunks
+from memory.knowledge.selectors import Hit, retrieve_chunks
 from memory.models import Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -397,20 +397,18 @@ def _source(hit: Hit) -> Source:
 
 
 def retrieve_for_prompt(
-    conversation: Conversation, question: Message, *, has_knowledge: bool | None = None
+    conversation: Conversation, question: Message, *, has_knowledge: bool
 ) -> KnowledgeContext:
     """The knowledge part of a reply's context, recorded as a `Lookup` on the question.
 
-    - A bot without a knowledge base answers from its persona (nothing recorded);
-      `has_knowledge` says so when the caller has already asked.
+    - A bot without a knowledge base (`has_knowledge`, `bots.context.what_is_stored`)
+      answers from its persona (nothing recorded).
     - A FAQ question matching at KNOWLEDGE_FAQ_SIMILARITY or above: its answer, verbatim.
     - Passages at KNOWLEDGE_MIN_SIMILARITY or above: the prompt's reference text.
     - Nothing relevant: NO_KNOWLEDGE_TEXT (don't know, offer a person), outcome
       "no_knowledge" — except for small talk of one or two words ("hi", "thanks").
     """
     bot = conversation.bot
-    if has_knowledge is None:
-        has_knowledge = bot_has_knowledge(bot)
     if not has_knowledge:
         return KnowledgeContext([], None, None)
     hits = retrieve_chunks(bot, question.text, limit=8)

@@ -25,16 +25,11 @@ class Recall:
     sources: list[Source] = field(default_factory=list)  # past conversations, kind "conversation"
 
 
-def preferences_of(contact_id: int) -> dict[str, str]:
-    rows = Preference.objects.filter(contact_id=contact_id).values_list("name", "value")
-    return dict(sorted(rows))
-
-
-def recall(conversation: Conversation, question: str, *, stored: Stored | None = None) -> Recall:
+def recall(conversation: Conversation, question: str, *, stored: Stored) -> Recall:
     """This contact's most relevant facts and past-conversation summaries, and preferences.
 
-    `stored`: what the caller already read of this contact (`bots.context.what_is_stored`);
-    without it, this reads it.
+    `stored`: what there is of this contact (`bots.context.what_is_stored`); nothing is
+    searched (or embedded) when there are no memories and no summaries.
     """
     from memory.embeddings import embed_one
 
@@ -45,13 +40,8 @@ def recall(conversation: Conversation, question: str, *, stored: Stored | None =
         conversation__bot_id=conversation.bot_id,
         embedding__isnull=False,
     ).exclude(conversation_id=conversation.pk)
-    if stored is None:
-        result = Recall(preferences=preferences_of(contact_id))
-        has_memories, has_summaries = items.exists(), summaries.exists()
-    else:
-        result = Recall(preferences=dict(stored.preferences))
-        has_memories, has_summaries = stored.has_memories, stored.has_summaries
-    if not has_memories and not has_summaries:
+    result = Recall(preferences=dict(stored.preferences))
+    if not stored.has_memories and not stored.has_summaries:
         return result
     vector = [float(x) for x in embed_one(question)]
     limit = settings.LONGTERM_RECALL_FACTS

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -70,18 +70,15 @@ def emit(organization_id: int, event: str, data: dict[str, Any]) -> list[Webhook
     Rows are written in the caller's transaction (so an event exists iff its cause
     committed); the sends are enqueued once it commits.
     """
-    # Every message asks, and most organizations have no endpoint for it: a plain probe
-    # first (switchboard.rows), the endpoints themselves only when there are some.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM {WebhookEndpoint._meta.db_table}"  # noqa: S608
-            " WHERE organization_id = %s AND active AND events @> %s::jsonb",
-            [organization_id, json.dumps([event])],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    if not ids:
+    # Subscriptions are matched in SQL (jsonb containment): every message asks, and most
+    # organizations have no endpoint for it.
+    endpoints = list(
+        WebhookEndpoint.objects.filter(
+            organization_id=organization_id, active=True, events__contains=[event]
+        ).order_by("pk")
+    )
+    if not endpoints:
         return []
-    endpoints = list(WebhookEndpoint.objects.filter(pk__in=ids).order_by("pk"))
     occurred_at = timezone.now()
     deliveries = []
     for endpoint in endpoints:

@@ -367,9 +367,7 @@ def hand_off_after_customer_message(conversation: Conversation, message: Message
         )
         if _offered_a_person(previous):
             reason = "bot_offer"
-    elif policy.on_negative_sentiment and sentiment_trending_negative(
-        conversation, policy, sentiments
-    ):
+    elif policy.on_negative_sentiment and sentiment_trending_negative(policy, sentiments):
         reason = "negative_sentiment"
     if not reason or not is_open(policy):
         return False

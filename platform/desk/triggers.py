@@ -84,21 +84,9 @@ def not_helpful_streak(conversation: Conversation) -> int:
     return streak
 
 
-def sentiment_trending_negative(
-    conversation: Conversation, policy: HandoffPolicy, scores: list[float] | None = None
-) -> bool:
+def sentiment_trending_negative(policy: HandoffPolicy, scores: list[float]) -> bool:
     """The latest `sentiment_window` customer messages average at or below the threshold;
-    `scores`: those sentiments, newest first, when the caller has them already."""
-    if scores is None:
-        scores = [
-            score
-            for score in Message.objects.filter(
-                conversation=conversation, role=Message.Role.USER, sentiment__isnull=False
-            )
-            .order_by("-seq")
-            .values_list("sentiment", flat=True)[: policy.sentiment_window]
-            if score is not None
-        ]
+    `scores`: their sentiments, newest first (`policy_and_recent_sentiments`)."""
     scores = scores[: policy.sentiment_window]
     if len(scores) < policy.sentiment_window or not scores:
         return False

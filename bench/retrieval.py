@@ -18,16 +18,15 @@ import csv
 import os
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from bench import ROOT
+from bench import BANKING77, ROOT
 from bench.harness import percentile, table
 
-DATA = Path(os.environ.get("SWITCHBOARD_BANKING77", "/work/shared/data/banking77"))
+DATA = BANKING77
 BENCH_DB = "switchboard_bench_knowledge"
 OUT_OF_DOMAIN = [
     "What is a good recipe for a chocolate birthday cake?",

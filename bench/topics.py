@@ -6,7 +6,7 @@ each topic's name counts as one more example, as it does for a bot).
 Published bar (Casanueva et al. 2020): 93.36 % with the full train split, 85.19 % with 10
 examples per intent. The 10-shot figure is the mean over 3 seeded draws.
 
-    python -m bench.topics [--data /work/shared/data/banking77] [--draws 3] [--no-cache]
+    python -m bench.topics [--data ../shared/data/banking77] [--draws 3] [--no-cache]
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,10 +23,11 @@ import numpy.typing as npt
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "platform")]
 
+from bench import BANKING77  # noqa: E402
 from bots.topics import classifier  # noqa: E402
 from memory import embeddings  # noqa: E402
 
-DATA = Path(os.environ.get("SWITCHBOARD_BANKING77", "/work/shared/data/banking77"))
+DATA = BANKING77
 CACHE = Path(__file__).resolve().parents[1] / ".switchboard" / "bench"
 BAR_FULL, BAR_10SHOT = 0.9336, 0.8519
 

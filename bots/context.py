@@ -24,6 +24,7 @@ class Source:
     title: str
     snippet: str
     text: str = ""  # what goes into the prompt (the snippet is what the customer sees)
+    quote: str = ""  # the passage itself, without its title line: what a quoted answer quotes
     url: str = ""
     score: float = 0.0
     ref: dict[str, Any] = field(default_factory=dict)  # ids: chunk, document, conversation

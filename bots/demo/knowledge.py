@@ -494,8 +494,16 @@ def article_markdown(title: str, body: str) -> str:
     return f"# {title}\n\n{body}\n\n{FOOTER}\n"
 
 
-def seed_demo_knowledge(bot: Bot) -> str:
-    """Add (or leave as they are) the 77 articles; changed ones are re-ingested. Idempotent."""
+# Each article's example questions: this many of its intent's BANKING77 training utterances
+# (customers' own words; the test split stays unseen, for bench.answers).
+QUESTIONS_PER_ARTICLE = 30
+
+
+def seed_demo_knowledge(bot: Bot, examples: dict[str, list[str]] | None = None) -> str:
+    """Add (or leave as they are) the 77 articles; changed ones are re-ingested. Idempotent.
+
+    `examples`: intent -> customers' questions (BANKING77's train split), when at hand.
+    """
     from memory.knowledge.models import Document
     from memory.knowledge.services import add_document
 
@@ -509,6 +517,7 @@ def seed_demo_knowledge(bot: Bot) -> str:
             title=title,
             body=article_markdown(title, body),
             key=key,
+            questions=(examples or {}).get(intent, [])[:QUESTIONS_PER_ARTICLE],
         )
         queued += before.get(key) != document.revision
     return f"knowledge: {len(ARTICLES)} help articles, {queued} queued for ingestion"

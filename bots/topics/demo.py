@@ -10,7 +10,11 @@ from bots.models import Bot
 
 from .services import add_topics
 
-BANKING77 = Path(os.environ.get("SWITCHBOARD_BANKING77", "/work/shared/data/banking77"))
+# ../shared beside the checkout holds the dataset (not shipped in the repository).
+BANKING77 = Path(
+    os.environ.get("SWITCHBOARD_BANKING77")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77"
+)
 
 
 def banking77_topics(folder: Path) -> dict[str, list[str]]:

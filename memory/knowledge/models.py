@@ -46,6 +46,12 @@ class Document(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     source_url = models.URLField(max_length=2000, blank=True)
     body = models.TextField(blank=True, help_text="The uploaded text (not for PDF or URL).")
+    questions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Questions this document answers, in customers' own words (one string "
+        "each). Each is matched against a customer's question as well as the text.",
+    )
     blob = models.BinaryField(null=True, blank=True, help_text="An uploaded PDF.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     revision = models.PositiveIntegerField(
@@ -118,6 +124,35 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+class Example(models.Model):
+    """A question a chunk answers, in a customer's words: a second way to find the chunk.
+
+    Customers rarely phrase a question like the article that answers it; their own words
+    (`Document.questions`) sit much closer to a new customer's (docs/knowledge.md).
+    """
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE)
+    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE)
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="examples")
+    text = models.TextField()
+    embedding = VectorField(dimensions=DIMENSIONS)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["bot", "organization"]),
+            HnswIndex(
+                name="knowledge_example_embedding",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
 
 
 class Lookup(models.Model):

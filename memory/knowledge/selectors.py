@@ -43,7 +43,7 @@ class Hit:
     text: str
     question: str
     answer: str
-    similarity: float  # cosine similarity of the question to the chunk, -1 … 1
+    similarity: float  # cosine similarity of the question to the chunk or its nearest example
     lexical_rank: int | None  # rank among full-text matches, None if no term matched
     score: float  # fused RRF score
 
@@ -59,10 +59,23 @@ SQL = """
 WITH semantic AS (
     SELECT id, distance, row_number() OVER (ORDER BY distance) AS rank
     FROM (
-        SELECT c.id, c.embedding <=> %(vector)s::vector AS distance
-        FROM knowledge_chunk c
-        WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s
-        ORDER BY c.embedding <=> %(vector)s::vector
+        -- A chunk is as near as its text or the nearest of its example questions.
+        SELECT id, min(distance) AS distance
+        FROM (
+            (SELECT c.id, c.embedding <=> %(vector)s::vector AS distance
+             FROM knowledge_chunk c
+             WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s
+             ORDER BY c.embedding <=> %(vector)s::vector
+             LIMIT %(candidates)s)
+            UNION ALL
+            (SELECT e.chunk_id, e.embedding <=> %(vector)s::vector
+             FROM knowledge_example e
+             WHERE e.bot_id = %(bot)s AND e.organization_id = %(org)s
+             ORDER BY e.embedding <=> %(vector)s::vector
+             LIMIT %(candidates)s)
+        ) candidates
+        GROUP BY id
+        ORDER BY distance
         LIMIT %(candidates)s
     ) nearest
 ),
@@ -84,7 +97,7 @@ lexical AS (
 )
 SELECT c.id, c.document_id, d.title, d.source_url, c.anchor, c.heading, c.text,
        c.question, c.answer,
-       1 - (c.embedding <=> %(vector)s::vector) AS similarity,
+       1 - coalesce(s.distance, c.embedding <=> %(vector)s::vector) AS similarity,
        l.rank AS lexical_rank,
        COALESCE(1.0 / (%(rrf)s + s.rank), 0) + COALESCE(1.0 / (%(rrf)s + l.rank), 0) AS score
 FROM (SELECT id FROM semantic UNION SELECT id FROM lexical) found

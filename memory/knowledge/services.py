@@ -23,7 +23,7 @@ from bots.context import Source
 from bots.models import Bot
 from memory.knowledge import chunking, extract
 from memory.knowledge.fetch import FetchError, safe_fetch
-from memory.knowledge.models import Chunk, Document, Lookup
+from memory.knowledge.models import Chunk, Document, Example, Lookup
 from memory.knowledge.selectors import Hit, retrieve_chunks
 from memory.models import Conversation, Message
 
@@ -56,6 +56,7 @@ def add_document(
     blob: bytes | None = None,
     source_url: str = "",
     key: str = "",
+    questions: list[str] | None = None,
     queue: bool = True,
 ) -> Document:
     """Create or replace a document (same `key` on the same bot) and queue its ingestion.
@@ -65,7 +66,9 @@ def add_document(
 
     An unchanged document that is ingested or on its way is left alone, so adding the same
     files again (seed_demo, a nightly sync) costs nothing. URLs are always fetched again.
+    `questions`: what the document answers, in customers' words (`Document.questions`).
     """
+    questions = [q.strip() for q in questions or [] if q.strip()]
     with transaction.atomic():
         document = (
             Document.objects.select_for_update().filter(bot=bot, key=key).first() if key else None
@@ -74,6 +77,7 @@ def add_document(
             kind != Document.Kind.URL
             and (document.kind, document.title, document.body, document.source_url)
             == (kind, title, body, source_url)
+            and document.questions == questions
             and (bytes(document.blob) if document.blob is not None else None) == blob
             and document.status != Document.Status.FAILED
         ):
@@ -85,6 +89,7 @@ def add_document(
         document.body = body
         document.blob = blob
         document.source_url = source_url
+        document.questions = questions
         document.save()
         return reingest_document(document, queue=queue)
 
@@ -252,6 +257,22 @@ def _embed_texts(drafts: list[chunking.ChunkDraft]) -> list[str]:
     return [d.embed_text or d.text for d in drafts]
 
 
+Vectors = list[npt.NDArray[np.float32]]
+
+
+def _embed_questions(claims: list[Claim]) -> list[Vectors]:
+    """Each document's example questions, embedded (one pass for all the documents)."""
+    from memory.embeddings import embed
+
+    texts = [q for claim in claims for q in claim.document.questions]
+    vectors = list(embed(texts)) if texts else []
+    out: list[Vectors] = []
+    for claim in claims:
+        out.append(vectors[: len(claim.document.questions)])
+        vectors = vectors[len(claim.document.questions) :]
+    return out
+
+
 def ingest_claimed(claim: Claim, progress: Callable[[int, int], None] | None = None) -> bool:
     """Embed and store the document's chunks; False when a newer revision took over."""
     from memory.embeddings import embed
@@ -272,7 +293,7 @@ def ingest_claimed(claim: Claim, progress: Callable[[int, int], None] | None = N
             return False
         if progress is not None:
             progress(done, total)
-    return _store(claim, drafts, vectors)
+    return bool(_store_many([(claim, drafts, vectors, _embed_questions([claim])[0])]))
 
 
 def ingest_claims(claims: list[Claim]) -> None:
@@ -284,28 +305,23 @@ def ingest_claims(claims: list[Claim]) -> None:
         return
     batch = [(claim, drafts) for claim in claims if (drafts := _drafts_or_fail(claim))]
     vectors = list(embed([text for _, drafts in batch for text in _embed_texts(drafts)]))
+    questions = _embed_questions([claim for claim, _ in batch])
     embedded: list[Embedded] = []
     start = 0
-    for claim, drafts in batch:
-        embedded.append((claim, drafts, vectors[start : start + len(drafts)]))
+    for (claim, drafts), examples in zip(batch, questions, strict=True):
+        embedded.append((claim, drafts, vectors[start : start + len(drafts)], examples))
         start += len(drafts)
     _store_many(embedded)
 
 
-def _store(
-    claim: Claim, drafts: list[chunking.ChunkDraft], vectors: list[npt.NDArray[np.float32]]
-) -> bool:
-    """Replace the document's chunks in one transaction, if its revision is still ours."""
-    return bool(_store_many([(claim, drafts, vectors)]))
-
-
-Embedded = tuple[Claim, list[chunking.ChunkDraft], list[npt.NDArray[np.float32]]]
+# A claimed document, its chunks with their vectors, and its example questions' vectors.
+Embedded = tuple[Claim, list[chunking.ChunkDraft], Vectors, Vectors]
 
 
 def _store_many(documents: list[Embedded]) -> int:
     """Replace each document's chunks, all in one transaction, where its revision is still
     ours (a re-ingest started meanwhile wins); returns how many were stored."""
-    revisions = {claim.document.pk: claim.revision for claim, _, _ in documents}
+    revisions = {claim.document.pk: claim.revision for claim, _, _, _ in documents}
     with transaction.atomic():
         locked = {
             document.pk: document
@@ -317,7 +333,7 @@ def _store_many(documents: list[Embedded]) -> int:
         if not locked:
             return 0
         Chunk.objects.filter(document_id__in=locked).delete()
-        Chunk.objects.bulk_create(
+        chunks = Chunk.objects.bulk_create(
             [
                 Chunk(
                     organization_id=document.organization_id,
@@ -331,12 +347,13 @@ def _store_many(documents: list[Embedded]) -> int:
                     answer=draft.answer,
                     embedding=vector,
                 )
-                for claim, drafts, vectors in documents
+                for claim, drafts, vectors, _ in documents
                 if (document := locked.get(claim.document.pk)) is not None
                 for n, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
             ],
             batch_size=500,
         )
+        Example.objects.bulk_create(_examples(documents, locked, chunks), batch_size=500)
         # chunks_total was set for this revision when the document was chunked.
         now = timezone.now()
         Document.objects.filter(pk__in=locked).update(
@@ -347,6 +364,34 @@ def _store_many(documents: list[Embedded]) -> int:
             updated_at=now,
         )
     return len(locked)
+
+
+def _examples(
+    documents: list[Embedded], locked: dict[int, Document], chunks: list[Chunk]
+) -> list[Example]:
+    """Each example question, linked to the chunk of its document closest to it in meaning."""
+    by_document: dict[int, list[Chunk]] = {}
+    for chunk in chunks:
+        by_document.setdefault(chunk.document_id, []).append(chunk)
+    examples: list[Example] = []
+    for claim, _, vectors, question_vectors in documents:
+        document = locked.get(claim.document.pk)
+        if document is None or not question_vectors:
+            continue
+        own = by_document[document.pk]
+        chunk_matrix = np.stack([vectors[chunk.ordinal] for chunk in own])
+        nearest = (np.stack(question_vectors) @ chunk_matrix.T).argmax(axis=1)
+        examples += [
+            Example(
+                organization_id=document.organization_id,
+                bot_id=document.bot_id,
+                chunk=own[int(n)],
+                text=text,
+                embedding=vector,
+            )
+            for text, vector, n in zip(document.questions, question_vectors, nearest, strict=True)
+        ]
+    return examples
 
 
 def ingest_document(
@@ -375,9 +420,13 @@ class KnowledgeContext:
     outcome: str | None  # a Lookup.Outcome, None when the bot has no knowledge base
 
 
+def _passage(hit: Hit) -> str:
+    """A chunk's own words: a FAQ's answer, or the text after its title line."""
+    return hit.answer or hit.text.split("\n\n", 1)[-1]
+
+
 def _snippet(hit: Hit) -> str:
-    body = hit.answer or hit.text.split("\n\n", 1)[-1]
-    body = " ".join(body.split())
+    body = " ".join(_passage(hit).split())
     return body if len(body) <= SNIPPET_CHARS else body[: SNIPPET_CHARS - 1].rstrip() + "…"
 
 
@@ -390,6 +439,7 @@ def _source(hit: Hit) -> Source:
         title=hit.title if not hit.heading else f"{hit.title} > {hit.heading}",
         snippet=_snippet(hit),
         text=hit.text,
+        quote=_passage(hit),
         url=f"{hit.url}{anchor}" if hit.url else anchor,
         score=round(hit.similarity, 4),
         ref={"document_id": hit.document_id, "chunk_id": hit.chunk_id},

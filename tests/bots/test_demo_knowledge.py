@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from bots.demo.knowledge import ARTICLES, seed_demo_knowledge
+from bots.topics.demo import BANKING77 as BANKING77_DIR
 from memory.knowledge.models import Document
 from memory.knowledge.services import ingest_document
 from tests.conftest import make_bot
 
 pytestmark = pytest.mark.django_db
 
-BANKING77 = Path("/work/shared/data/banking77/categories.json")
+BANKING77 = BANKING77_DIR / "categories.json"
 
 
 def test_there_is_one_article_per_banking77_intent() -> None:

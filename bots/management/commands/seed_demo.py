@@ -11,7 +11,7 @@ from django.db import transaction
 from accounts.models import Organization
 from bots.demo.knowledge import seed_demo_knowledge
 from bots.models import Bot, WidgetKey
-from bots.topics.demo import BANKING77, seed_demo_topics
+from bots.topics.demo import BANKING77, banking77_topics, seed_demo_topics
 from desk.demo import seed_demo_desk
 
 DEMO_PERSONA = (
@@ -59,7 +59,9 @@ class Command(BaseCommand):
             key.allowed_origins = origins
             key.save(update_fields=["allowed_origins"])
         self.stdout.write(seed_demo_topics(bot, options["banking77"]))
-        self.stdout.write(seed_demo_knowledge(bot))
+        train = options["banking77"] / "train.csv"
+        examples = banking77_topics(options["banking77"]) if train.exists() else {}
+        self.stdout.write(seed_demo_knowledge(bot, examples))
         self.stdout.write(seed_demo_desk(org, bot))
         self.stdout.write(
             f"demo bot {bot.pk}, widget key {key.key}, origins {', '.join(origins) or '-'}"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
+from bots.topics.demo import BANKING77 as BANKING77_DIR
 from memory.longterm.rules import extract_facts
 
-BANKING77 = Path("/work/shared/data/banking77")
+BANKING77 = BANKING77_DIR
 
 
 def facts(text: str) -> dict[str, str]:

@@ -14,6 +14,12 @@ class Engine(models.TextChoices):
     OPENAI = "openai", "OpenAI-compatible server (vLLM, TGI, llama.cpp server)"
 
 
+class AnswerStyle(models.TextChoices):
+    AUTO = "auto", "By model size: quoted on small models, generated on capable ones"
+    QUOTED = "quoted", "Quote the cited passage's relevant sentences (facts never from the model)"
+    GENERATED = "generated", "The model writes the answer from the passages"
+
+
 DEFAULT_PERSONA = (
     "You are a friendly, concise customer-support assistant. Answer the customer's question "
     "helpfully and truthfully. If you do not know, say so."
@@ -38,6 +44,17 @@ class Bot(models.Model):
     )
     temperature = models.FloatField(
         default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
+    )
+    answer_style = models.CharField(
+        max_length=10,
+        choices=AnswerStyle.choices,
+        default=AnswerStyle.AUTO,
+        help_text="How a reply grounded in the knowledge base is written (docs/knowledge.md).",
+    )
+    answer_words = models.PositiveIntegerField(
+        default=120,
+        validators=[MinValueValidator(10), MaxValueValidator(1000)],
+        help_text="A reply ends at the first sentence end past this many words.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -11,11 +11,9 @@ import functools
 import hashlib
 import logging
 import os
-import re
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bots import answers
 from bots.context import gather_context
 from bots.engines import EngineError, Usage, get_engine
 from bots.models import Bot
@@ -324,14 +323,6 @@ def _write_frame(claim: Claim, text: str) -> None:
             raise LostClaim()
 
 
-def _stream_curated(text: str, frame_s: float) -> Iterator[str]:
-    """A prepared answer, word by word at about four words a frame, so it streams like a reply."""
-    for n, word in enumerate(re.findall(r"\S+\s*", text)):
-        if n:
-            time.sleep(frame_s / 4)
-        yield word
-
-
 def generate_reply_for(claim: Claim) -> Message:
     """Stream the reply: each frame is written to the row first, then published."""
     reply, user = claim.reply, claim.question
@@ -376,31 +367,42 @@ def generate_reply_for(claim: Claim) -> Message:
         pending = ""
         last_flush = time.perf_counter()
 
-    # A curated answer (a matching FAQ, or "I don't know, shall I get a person?" when the
-    # knowledge base has nothing relevant) streams through the same frames, without the model.
-    model_name = engine.model_name if context.curated_answer is None else "curated"
+    # A prepared answer (a matching FAQ, "I don't know, shall I get a person?", or the cited
+    # passage quoted) streams through the same frames as the model's words, and every text
+    # through the same guard (bots.answers).
+    plan = answers.plan_reply(bot, engine, context, user.text)
+    guard = answers.guard_for(bot, context, (turn.text for turn in history))
     pieces = (
         engine.stream(prompt, max_tokens=bot.max_tokens, temperature=bot.temperature, usage=usage)
-        if context.curated_answer is None
-        else _stream_curated(context.curated_answer, frame_s)
+        if plan.text is None
+        else answers.stream_prepared(plan.text, frame_s)
     )
-    for piece in pieces:
-        if ttft_ms is None:
-            ttft_ms = int((time.perf_counter() - started) * 1000)
-        pending += piece
-        # The first piece goes out at once (time to first token); then one frame per interval.
-        if not text or time.perf_counter() - last_flush >= frame_s:
-            flush()
+    try:
+        for piece in pieces:
+            pending += guard.feed(piece)
+            if pending and ttft_ms is None:
+                ttft_ms = int((time.perf_counter() - started) * 1000)
+            # The first text goes out at once (time to first token); then one frame per interval.
+            if pending and (not text or time.perf_counter() - last_flush >= frame_s):
+                flush()
+            if guard.stopped:
+                log.info("reply %s cut by the guard: %s", reply.pk, guard.stopped)
+                break
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()  # an engine's generator stops generating
+    pending += guard.close()
     if pending:
         flush()
 
-    final_text = text.strip() or FALLBACK_TEXT
+    final_text = guard.text or FALLBACK_TEXT
     with transaction.atomic():
         _still_ours(
             claim,
             text=final_text,
-            status=Message.Status.FINAL if text.strip() else Message.Status.FAILED,
-            model_name=model_name,
+            status=Message.Status.FINAL if guard.text else Message.Status.FAILED,
+            model_name=plan.model_name,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             queue_wait_ms=queue_wait_ms,

@@ -11,6 +11,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+# A support answer ends where a model would start role-playing the next turn or echo the
+# prompt's reference markers; every engine stops there.
+STOP_SEQUENCES = ["\nCustomer:", "\nUser:", "\nAgent:", "<<<"]
+# Repetition control, each engine in its own terms (bots.grounding also cuts any loop).
+REPEAT_PENALTY = 1.15  # llama.cpp's repeat_penalty, transformers' repetition_penalty
+FREQUENCY_PENALTY = 0.4  # OpenAI-compatible servers' frequency_penalty
+# Below this many parameters a model is "small": a grounded reply quotes its passage
+# instead of trusting the model with the facts (bots.answers).
+SMALL_MODEL_PARAMETERS = 1_000_000_000
+
 
 class ChatMessage(TypedDict):
     role: str  # "system" | "user" | "assistant"
@@ -38,6 +48,11 @@ class Engine(ABC):
     name: str
     model_name: str
     context_tokens: int
+    parameters: int | None = None  # the model's size, where the engine can tell
+
+    @property
+    def small(self) -> bool:
+        return self.parameters is not None and self.parameters < SMALL_MODEL_PARAMETERS
 
     @abstractmethod
     def count_tokens(self, text: str) -> int: ...

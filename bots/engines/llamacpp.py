@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import ChatMessage, Engine, EngineError, Usage
+from .base import REPEAT_PENALTY, STOP_SEQUENCES, ChatMessage, Engine, EngineError, Usage
 
 
 def bundled_model_path() -> Path:
@@ -68,6 +68,7 @@ class LlamaCppEngine(Engine):
             raise EngineError(f"cannot load {str(path)!r}: {exc}", permanent=True) from exc
         self.model_name = path.stem
         self.context_tokens = context_tokens
+        self.parameters = int(self._llm._model.n_params())
 
     def close(self) -> None:
         self._llm.close()
@@ -84,6 +85,8 @@ class LlamaCppEngine(Engine):
                 messages=list(messages),  # type: ignore[arg-type]
                 max_tokens=max_tokens,
                 temperature=temperature,
+                repeat_penalty=REPEAT_PENALTY,
+                stop=STOP_SEQUENCES,
                 stream=True,
             )
             usage.prompt_tokens = sum(self.count_tokens(m["content"]) + 4 for m in messages)

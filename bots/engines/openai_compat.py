@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from .base import ChatMessage, Engine, EngineError, Usage
+from .base import FREQUENCY_PENALTY, STOP_SEQUENCES, ChatMessage, Engine, EngineError, Usage
 
 
 class OpenAICompatEngine(Engine):
@@ -51,6 +51,8 @@ class OpenAICompatEngine(Engine):
             "messages": list(messages),
             "max_tokens": max_tokens,
             "temperature": temperature,
+            "frequency_penalty": FREQUENCY_PENALTY,
+            "stop": STOP_SEQUENCES,
             "stream": True,
             "stream_options": {"include_usage": True},
         }

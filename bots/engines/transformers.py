@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import ChatMessage, Engine, EngineError, Usage
+from .base import REPEAT_PENALTY, STOP_SEQUENCES, ChatMessage, Engine, EngineError, Usage
 
 
 class TransformersEngine(Engine):
@@ -39,6 +39,7 @@ class TransformersEngine(Engine):
         self._model: Any = loaded.to(device)
         self._model.eval()
         self.model_name = path.name
+        self.parameters = int(sum(p.numel() for p in self._model.parameters()))
         self.context_tokens = min(
             context_tokens,
             int(getattr(self._model.config, "max_position_embeddings", context_tokens)),
@@ -63,6 +64,9 @@ class TransformersEngine(Engine):
             "max_new_tokens": max_tokens,
             "streamer": streamer,
             "pad_token_id": self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+            "repetition_penalty": REPEAT_PENALTY,
+            "stop_strings": STOP_SEQUENCES,
+            "tokenizer": self._tokenizer,
         }
         if temperature > 0:
             kwargs.update(do_sample=True, temperature=temperature)

@@ -88,9 +88,14 @@ class Platform:
 
 @contextmanager
 def platform(
-    env: dict[str, str], *, llm_workers: int = 1, worker_app: str = "switchboard"
+    env: dict[str, str],
+    *,
+    llm_workers: int = 1,
+    worker_app: str = "switchboard",
+    background: bool = False,
 ) -> Iterator[Platform]:
-    """A web process and one `llm` worker with `llm_workers` child processes."""
+    """A web process and one `llm` worker with `llm_workers` child processes; with
+    `background`, the background worker too (labels, memory, side model work), as `make run`."""
     import redis
 
     from switchboard import supervisor
@@ -114,6 +119,12 @@ def platform(
             app=worker_app,
         ),
     ]
+    if background:
+        procs.append(
+            supervisor.start_worker(
+                supervisor.BACKGROUND_QUEUES, name=f"bench-background-{tag}", env=env, log=log
+            )
+        )
     try:
         supervisor.wait_http(f"http://127.0.0.1:{port}/healthz", proc=procs[0])
         yield Platform(f"ws://127.0.0.1:{port}", env, procs)

@@ -2,7 +2,7 @@
 
 A bot with engine `fault` and model `crash` kills its worker process at the first token,
 `hang` stops sending tokens after a few (until the soft time limit), `slow` streams a fixed
-text slowly. Never enabled in production: the registry refuses `fault` without the setting.
+text slowly, `loop` says the same sentence over and over (what a small model does). Never enabled in production: the registry refuses `fault` without the setting.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 from .base import ChatMessage, Engine, EngineError, Usage
 
-FAULTS = {"crash", "hang", "slow"}
+FAULTS = {"crash", "hang", "slow", "loop"}
+LOOP_SENTENCE = "Verifying your identity involves taking a photo of your passport. "
 
 
 class FaultEngine(Engine):
@@ -36,6 +37,8 @@ class FaultEngine(Engine):
         usage.prompt_tokens = sum(self.count_tokens(m["content"]) for m in messages)
         usage.ttft_s = 0.0
         words = [f"word{i} " for i in range(max_tokens)]
+        if self.fault == "loop":
+            words = [f"{w} " for w in LOOP_SENTENCE.split() * max_tokens][:max_tokens]
         for index, word in enumerate(words):
             if self.fault == "crash":
                 os.kill(os.getpid(), signal.SIGKILL)  # what a segfault in native code looks like

@@ -43,9 +43,15 @@ class Hit:
     text: str
     question: str
     answer: str
-    similarity: float  # cosine similarity of the question to the chunk or its nearest example
+    passage_similarity: float  # cosine similarity of the question to the chunk's text, -1 … 1
+    example_similarity: float | None  # ... to the nearest of its example questions, if any
     lexical_rank: int | None  # rank among full-text matches, None if no term matched
     score: float  # fused RRF score
+
+    @property
+    def similarity(self) -> float:
+        """The closer of the two: the chunk's text, or the nearest of its examples."""
+        return max(self.passage_similarity, self.example_similarity or -1.0)
 
 
 def _bot_chunk_count(bot: Bot) -> int:
@@ -57,18 +63,19 @@ def _bot_chunk_count(bot: Bot) -> int:
 
 SQL = """
 WITH semantic AS (
-    SELECT id, distance, row_number() OVER (ORDER BY distance) AS rank
+    SELECT id, distance, example_distance, row_number() OVER (ORDER BY distance) AS rank
     FROM (
         -- A chunk is as near as its text or the nearest of its example questions.
-        SELECT id, min(distance) AS distance
+        SELECT id, min(distance) AS distance,
+               min(distance) FILTER (WHERE example) AS example_distance
         FROM (
-            (SELECT c.id, c.embedding <=> %(vector)s::vector AS distance
+            (SELECT c.id, c.embedding <=> %(vector)s::vector AS distance, false AS example
              FROM knowledge_chunk c
              WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s
              ORDER BY c.embedding <=> %(vector)s::vector
              LIMIT %(candidates)s)
             UNION ALL
-            (SELECT e.chunk_id, e.embedding <=> %(vector)s::vector
+            (SELECT e.chunk_id, e.embedding <=> %(vector)s::vector, true
              FROM knowledge_example e
              WHERE e.bot_id = %(bot)s AND e.organization_id = %(org)s
              ORDER BY e.embedding <=> %(vector)s::vector
@@ -97,7 +104,8 @@ lexical AS (
 )
 SELECT c.id, c.document_id, d.title, d.source_url, c.anchor, c.heading, c.text,
        c.question, c.answer,
-       1 - coalesce(s.distance, c.embedding <=> %(vector)s::vector) AS similarity,
+       1 - (c.embedding <=> %(vector)s::vector) AS passage_similarity,
+       1 - s.example_distance AS example_similarity,
        l.rank AS lexical_rank,
        COALESCE(1.0 / (%(rrf)s + s.rank), 0) + COALESCE(1.0 / (%(rrf)s + l.rank), 0) AS score
 FROM (SELECT id FROM semantic UNION SELECT id FROM lexical) found
@@ -106,7 +114,7 @@ JOIN knowledge_document d ON d.id = c.document_id
 LEFT JOIN semantic s ON s.id = c.id
 LEFT JOIN lexical l ON l.id = c.id
 WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s
-ORDER BY score DESC, similarity DESC
+ORDER BY score DESC
 LIMIT %(limit)s
 """
 
@@ -188,9 +196,10 @@ def retrieve_chunks(
             text=row[6],
             question=row[7],
             answer=row[8],
-            similarity=float(row[9]),
-            lexical_rank=row[10],
-            score=float(row[11]),
+            passage_similarity=float(row[9]),
+            example_similarity=None if row[10] is None else float(row[10]),
+            lexical_rank=row[11],
+            score=float(row[12]),
         )
         for row in rows
     ]

@@ -170,10 +170,12 @@ OPENAI_READ_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_READ_TIMEOUT", 60.0, 
 # ("host:port", comma-separated) lets exactly those through. Empty by default; the test
 # suite sets it for its own 127.0.0.1 server (memory/knowledge/fetch.py).
 FETCH_ALLOW_HOSTS = config.env_list("SWITCHBOARD_FETCH_ALLOW_HOSTS", [])
-# Retrieval (docs/knowledge.md): cosine similarity below which nothing counts as relevant,
-# above which a FAQ question counts as the same question, and the HNSW search width.
+# Retrieval (docs/knowledge.md): cosine similarity of a passage below which it does not count
+# as relevant, above which a FAQ question counts as the same question, and the HNSW width.
 KNOWLEDGE_MIN_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_MIN_SIMILARITY", 0.35)
 KNOWLEDGE_FAQ_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_FAQ_SIMILARITY", 0.85)
+# A document's example question counts as the customer's question in other words from here.
+KNOWLEDGE_EXAMPLE_SIMILARITY = config.env_float("SWITCHBOARD_KNOWLEDGE_EXAMPLE_SIMILARITY", 0.5)
 KNOWLEDGE_EF_SEARCH = config.env_int(
     "SWITCHBOARD_KNOWLEDGE_EF_SEARCH", 100, minimum=10, maximum=1000
 )

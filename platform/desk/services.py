@@ -7,6 +7,7 @@ assignee …`; when it changes no row, someone else got there first and the call
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -17,9 +18,12 @@ from accounts.access import NotFound, org_ids_for_user
 from api.events import conversation_resolved_event, handoff_requested_event
 from desk import events
 from desk.models import AgentPresence, AuditEvent, Csat, Handoff, Note, OfflineMessage
+from desk.summary import handoff_summary
 from memory.models import Conversation, Message
 from memory.services import allocate_seq
 from switchboard.realtime import publish_message_stored, publish_to_conversation
+
+log = logging.getLogger(__name__)
 
 Status = Conversation.Status
 CUT_NOTE = "stopped: an agent took over"
@@ -87,6 +91,32 @@ def _cut_streaming_replies(conversation_id: int) -> None:
         publish_message_stored(conversation_id, pk)
 
 
+def _start_trip(conversation: Conversation, reason: str, **fields: Any) -> Handoff:
+    """Open the trip with its summary (desk.summary) in one INSERT, in the caller's transaction:
+    the summary is written once, and the agent has it as soon as the trip exists."""
+    up_to_seq = conversation.last_seq
+    try:
+        # A savepoint: a summary that fails to build leaves the handoff's transaction usable.
+        with transaction.atomic():
+            summary = handoff_summary(conversation.pk, reason, up_to_seq)
+    except Exception:
+        # The handoff goes ahead without it, and the trip says its summary failed.
+        log.exception("the handoff summary of conversation %s failed", conversation.pk)
+        summary, status = "", Handoff.SummaryStatus.FAILED
+    else:
+        status = Handoff.SummaryStatus.DONE
+    handoff = Handoff.objects.create(
+        conversation=conversation,
+        reason=reason,
+        up_to_seq=up_to_seq,
+        summary=summary,
+        summary_status=status,
+        **fields,
+    )
+    events.summary_ready(conversation.pk)
+    return handoff
+
+
 def _assign_after_commit(organization_id: int) -> None:
     """Someone started waiting or an agent has room again: auto-assign once this commits."""
     from desk.assignment import assign_after_commit
@@ -96,8 +126,6 @@ def _assign_after_commit(organization_id: int) -> None:
 
 def request_handoff(conversation_id: int, reason: str) -> bool:
     """Bot → waiting for an agent. False when the conversation was not with the bot."""
-    from desk.tasks import summarize_handoff
-
     with transaction.atomic():
         moved = Conversation.objects.filter(pk=conversation_id, status=Status.BOT).update(
             status=Status.WAITING, assignee=None, handoff_reason=reason, updated_at=timezone.now()
@@ -106,11 +134,8 @@ def request_handoff(conversation_id: int, reason: str) -> bool:
             return False
         conversation = Conversation.objects.get(pk=conversation_id)
         _cut_streaming_replies(conversation_id)
-        handoff = Handoff.objects.create(
-            conversation=conversation, reason=reason, up_to_seq=conversation.last_seq
-        )
+        _start_trip(conversation, reason)
         _status_changed(conversation_id, conversation.organization_id)
-        summarize_handoff.delay_on_commit(handoff.pk)
         # Webhooks: the status moved with update(), which sends no model signal.
         handoff_requested_event(conversation)
         _assign_after_commit(conversation.organization_id)
@@ -144,14 +169,7 @@ def take_conversation(
     now = timezone.now()
     open_trip = Handoff.objects.filter(conversation=conversation, ended_at__isnull=True)
     if not open_trip.update(claimed_at=now, agent=agent):
-        Handoff.objects.create(
-            conversation=conversation,
-            reason="agent_takeover",
-            claimed_at=now,
-            agent=agent,
-            up_to_seq=conversation.last_seq,
-            summary_status=Handoff.SummaryStatus.DONE,
-        )
+        _start_trip(conversation, "agent_takeover", claimed_at=now, agent=agent)
     audit(actor, conversation.organization_id, action, conversation, **detail)
     _status_changed(conversation.pk, conversation.organization_id)
     if conversation.status == Status.WAITING:

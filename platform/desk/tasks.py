@@ -14,15 +14,5 @@ from desk import generation
     time_limit=settings.LLM_HARD_TIME_LIMIT,
     ignore_result=True,
 )
-def summarize_handoff(handoff_id: int) -> None:
-    generation.summarize_handoff(handoff_id)
-
-
-@shared_task(  # type: ignore[untyped-decorator]
-    acks_late=True,
-    soft_time_limit=settings.LLM_SOFT_TIME_LIMIT,
-    time_limit=settings.LLM_HARD_TIME_LIMIT,
-    ignore_result=True,
-)
 def draft_reply(conversation_id: int, user_id: int) -> None:
     generation.draft_reply(conversation_id, user_id)

@@ -124,7 +124,6 @@ CELERY_TASK_ROUTES = {
     "memory.longterm.tasks.remember_from_message": {"queue": "embeddings"},
     "memory.longterm.tasks.extract_facts_with_model": {"queue": "llm"},
     "memory.longterm.tasks.summarise_conversation": {"queue": "llm"},
-    "desk.tasks.summarize_handoff": {"queue": "llm"},
     "desk.tasks.draft_reply": {"queue": "llm"},
     "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},

@@ -113,27 +113,49 @@ def test_handoff_claim_reply_hand_back_resolve_and_csat_over_both_sockets(
     console.close()
 
 
-def test_handoff_summary_is_written_by_the_model_for_the_agent(
+def test_the_handoff_summary_reaches_the_watching_agent_at_once_each_line_by_role(
     live_platform: LivePlatform,
 ) -> None:
     bot = make_bot(max_tokens=32)
+    manual_queue(bot)
     key = make_widget_key(bot)
+    agent = make_agent(bot.organization)
+    console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
+    assert console.recv()["type"] == "queue"
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
     widget.resume(0)
+    conversation_id = widget.hello["conversation_id"]
+    assert console.act("watch", conversation_id=conversation_id)["type"] == "ok"
     widget.send({"type": "message", "client_id": "m1", "text": "My card payment was declined."})
-    _wait(widget, is_final_reply, timeout=300)
+    reply = _wait(widget, is_final_reply, timeout=300)[-1]["message"]
+    assert reply["text"].strip()
     widget.send({"type": "message", "client_id": "m2", "text": "I want to speak to an agent"})
     _wait(widget, lambda f: _status(f, "waiting"), timeout=30)
-    deadline = time.monotonic() + 300
-    handoff = Handoff.objects.get(conversation_id=widget.hello["conversation_id"])
-    while handoff.summary_status in ("pending", "running") and time.monotonic() < deadline:
-        time.sleep(0.5)
-        handoff.refresh_from_db()
-    assert handoff.summary_status == "done", handoff.summary_status
-    assert len(handoff.summary) > 20 and handoff.reason == "customer_asked"
+
+    # Written in the handoff's own transaction: there once the customer hears they wait.
+    handoff = Handoff.objects.get(conversation_id=conversation_id)
+    assert handoff.summary_status == "done" and handoff.reason == "customer_asked"
+    frame = console.recv_until(
+        lambda f: f["type"] == "summary" and f["conversation_id"] == conversation_id
+    )[-1]
+    assert (frame["summary"], frame["summary_status"], frame["reason"]) == (
+        handoff.summary,
+        "done",
+        "customer_asked",
+    )
+    lines = handoff.summary.splitlines()
+    assert lines[:2] == [
+        "Customer asked: “My card payment was declined.”",
+        "Customer asked: “I want to speak to an agent”",
+    ]
+    answered = [line for line in lines if line.startswith("Bot answered: ")]
+    assert len(answered) == 1
+    assert answered[0].startswith("Bot answered: “" + " ".join(reply["text"].split())[:40])
+    assert "Handed off because: the customer asked for a person" in lines
     # The customer never sees the summary.
     assert not any(handoff.summary[:30] in str(f) for f in widget.frames)
     widget.close()
+    console.close()
 
 
 def test_takeover_while_the_bot_is_streaming_stops_the_reply(

@@ -126,7 +126,7 @@ def collect(questions: list[tuple[str, str]], asked: list[tuple[int, float]]) ->
         replies.append(
             Reply(
                 question=question,
-                intent=intent.lower(),
+                intent=intent,
                 text=row.text,
                 cited=[intent_of.get(s.get("document_id"), "") for s in sources],
                 client_ttft_ms=ttft,
@@ -143,8 +143,8 @@ def figures_table(domain: list[Reply], outside: list[Reply]) -> list[list[str]]:
     from bots.demo.knowledge import ARTICLES
     from bots.grounding import figures
 
-    hit3 = sum(r.intent in r.cited[:3] for r in domain) / len(domain)
-    top1 = sum(r.cited[:1] == [r.intent] for r in domain) / len(domain)
+    hit3 = sum(r.intent.lower() in r.cited[:3] for r in domain) / len(domain)
+    top1 = sum(r.cited[:1] == [r.intent.lower()] for r in domain) / len(domain)
     recalls = []
     for r in domain:
         wanted = figures(ARTICLES[r.intent][1])

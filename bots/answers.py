@@ -24,7 +24,7 @@ from bots.engines.base import STOP_SEQUENCES
 from bots.grounding import ReplyGuard, figures, relevant_sentences
 from bots.models import AnswerStyle, Bot
 
-QUOTE_WORDS = 70  # a quoted answer: at most this many words of the passage
+QUOTE_WORDS = 80  # a quoted answer: a passage this short whole, else its best sentences
 
 
 @dataclass

@@ -52,6 +52,7 @@ class Stored:
     """What there is to look in for this reply, asked in one query before any search."""
 
     has_knowledge: bool  # the bot has an ingested knowledge base
+    knowledge_pending: bool  # ... or documents on their way to becoming one
     has_memories: bool  # the contact has remembered facts
     has_summaries: bool  # ... or summaries of past conversations with this bot
     preferences: dict[str, str]  # the contact's, name -> value
@@ -66,6 +67,8 @@ def _stored_sql() -> str:
 SELECT
   EXISTS (SELECT 1 FROM {Document._meta.db_table}
           WHERE bot_id = %(bot)s AND chunks_total > 0 AND ingested_at IS NOT NULL),
+  EXISTS (SELECT 1 FROM {Document._meta.db_table}
+          WHERE bot_id = %(bot)s AND status IN ('pending', 'running')),
   EXISTS (SELECT 1 FROM {MemoryItem._meta.db_table} WHERE contact_id = %(contact)s),
   EXISTS (SELECT 1 FROM {ConversationSummary._meta.db_table} s
           JOIN {Conversation._meta.db_table} c ON c.id = s.conversation_id
@@ -89,9 +92,10 @@ def what_is_stored(conversation: Conversation) -> Stored:
             },
         )
         # json_agg gives json (not jsonb, which Django loads as text): decoded by psycopg.
-        has_knowledge, has_memories, has_summaries, preferences = cursor.fetchone()
+        has_knowledge, pending, has_memories, has_summaries, preferences = cursor.fetchone()
     return Stored(
         has_knowledge=bool(has_knowledge),
+        knowledge_pending=bool(pending),
         has_memories=bool(has_memories),
         has_summaries=bool(has_summaries),
         preferences=dict(sorted((str(k), str(v)) for k, v in preferences)),
@@ -100,10 +104,14 @@ def what_is_stored(conversation: Conversation) -> Stored:
 
 def gather_context(conversation: Conversation, question: Message) -> PromptContext:
     """Everything the reply to `question` may use; each part isolated to this bot/contact in SQL."""
-    from memory.knowledge.services import retrieve_for_prompt
+    from memory.knowledge.services import NOT_READY_TEXT, retrieve_for_prompt
     from memory.longterm.selectors import recall
 
     stored = what_is_stored(conversation)
+    if not stored.has_knowledge and stored.knowledge_pending:
+        # The first documents are still being indexed (a first start): an answer now would
+        # be a guess without sources, so say so instead.
+        return PromptContext(curated_answer=NOT_READY_TEXT)
     knowledge = retrieve_for_prompt(conversation, question, has_knowledge=stored.has_knowledge)
     remembered = recall(conversation, question.text, stored=stored)
     curated_answer = knowledge.curated_answer

@@ -67,17 +67,17 @@ def sentences(text: str) -> list[str]:
 KEEP_SHARE = 0.55
 
 
-def relevant_sentences(
-    question: np.ndarray, body: str, *, max_words: int, exclude: tuple[str, ...] = ()
-) -> list[str]:
+def relevant_sentences(question: np.ndarray, body: str, *, max_words: int) -> list[str]:
     """The sentences of `body` that answer `question` (its vector), in the passage's order.
 
-    The best-matching sentence always; then the next best while they match at least
-    KEEP_SHARE as well and the total stays within `max_words`.
+    All of them when they fit in `max_words`. Otherwise the best-matching sentence, then the
+    next best while they match at least KEEP_SHARE as well and the total stays within.
     """
     from memory.embeddings import embed
 
-    candidates = [s for s in sentences(body) if s not in exclude]
+    candidates = sentences(body)
+    if sum(len(s.split()) for s in candidates) <= max_words:
+        return candidates  # a passage that fits is quoted whole: it is the answer
     if not candidates:
         return []
     scores = embed(candidates) @ question

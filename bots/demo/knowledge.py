@@ -496,7 +496,7 @@ def article_markdown(title: str, body: str) -> str:
 
 # Each article's example questions: this many of its intent's BANKING77 training utterances
 # (customers' own words; the test split stays unseen, for bench.answers).
-QUESTIONS_PER_ARTICLE = 30
+QUESTIONS_PER_ARTICLE = 40
 
 
 def seed_demo_knowledge(bot: Bot, examples: dict[str, list[str]] | None = None) -> str:

@@ -2,7 +2,8 @@
 
 A bot with engine `fault` and model `crash` kills its worker process at the first token,
 `hang` stops sending tokens after a few (until the soft time limit), `slow` streams a fixed
-text slowly, `loop` says the same sentence over and over (what a small model does). Never enabled in production: the registry refuses `fault` without the setting.
+text slowly, `loop` says the same sentence over and over (what a small model does). Never
+enabled in production: the registry refuses `fault` without the setting.
 """
 
 from __future__ import annotations

@@ -85,9 +85,7 @@ def test_no_reply_states_a_figure_found_in_neither_its_sources_nor_the_conversat
     for question in questions:
         final = ask(live_platform, bot, question)
         given = "\n".join(
-            Chunk.objects.get(pk=s["chunk_id"]).text
-            for s in final["sources"]
-            if s.get("chunk_id")
+            Chunk.objects.get(pk=s["chunk_id"]).text for s in final["sources"] if s.get("chunk_id")
         )
         invented = figures(final["text"]) - figures(f"{given}\n{question}\n{bot.persona}")
         assert not invented, (question, final["text"], invented)

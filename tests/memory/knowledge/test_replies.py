@@ -10,7 +10,8 @@ import pytest
 
 from bots.models import Bot
 from memory.knowledge.models import Lookup
-from memory.knowledge.services import NO_KNOWLEDGE_TEXT, add_document
+from memory.knowledge.services import NO_KNOWLEDGE_TEXT, NOT_READY_TEXT, add_document
+from memory.knowledge.tasks import ingest_document
 from memory.models import Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.memory.knowledge.documents import FAQ, wait_until_ingested
@@ -102,3 +103,19 @@ def test_a_bot_without_knowledge_still_answers_from_its_persona(
     assert final["status"] == "final" and final["text"] != NO_KNOWLEDGE_TEXT
     assert final["sources"] == []
     assert not Lookup.objects.filter(bot=bot).exists()
+
+
+def test_before_its_first_documents_are_indexed_the_bot_says_it_is_getting_ready(
+    live_platform: LivePlatform,
+) -> None:
+    """A first start: the knowledge is queued but not indexed yet. No customer gets a guess
+    without sources meanwhile; once it is indexed, the same question is answered from it."""
+    bot = make_bot(max_tokens=48)
+    document = add_document(bot, kind="markdown", title="Card delivery", body=ARTICLE, queue=False)
+    _, final = ask(live_platform, bot, "My new card still hasn't arrived, what should I do?")
+    assert final["text"] == NOT_READY_TEXT and final["sources"] == []
+
+    ingest_document.delay(document.pk)
+    assert wait_until_ingested(document).status == "ready"
+    _, final = ask(live_platform, bot, "My new card still hasn't arrived, what should I do?")
+    assert final["text"] != NOT_READY_TEXT and final["sources"]

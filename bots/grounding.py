@@ -38,8 +38,9 @@ NUMBER_WORDS = {
     "hundred": "100",
     "thousand": "1000",
 }
-# A run of digits with the separators figures carry (1,000  0.5  24/7  1-800-223-2222  10:30).
-_DIGITS = re.compile(r"\d(?:[\d,.:/-]*\d)?")
+# A run of digits with the separators figures carry (1,000  0.5  24/7  1-800-223-2222  10:30),
+# not part of a word (a product code such as "A320" is a name, not a figure).
+_DIGITS = re.compile(r"(?<!\w)\d(?:[\d,.:/-]*\d)?(?!\w)")
 _WORD = re.compile(r"[a-z]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 
@@ -145,10 +146,11 @@ class ReplyGuard:
         if final:
             self._cut = len(self._text.rstrip())
             return self._release(self._cut)
-        # Hold back the last `run` complete words (and the word being written): a loop is
-        # only seen on its run-th repeated word, and must not have left by then.
-        hold = complete - self.run
-        return self._release(words[hold].start() if hold > 0 else 0)
+        # Hold back the word being written, and the shortest-starting tail of complete words
+        # that repeats words said before: it may be the start of a loop, which is only seen
+        # on its run-th word and must not have left by then. Fresh words go out at once.
+        hold = self._repeating_tail(words, complete)
+        return self._release(words[hold].start() if hold < len(words) else len(self._text))
 
     @property
     def text(self) -> str:
@@ -193,6 +195,15 @@ class ReplyGuard:
         elif index + 1 >= self.max_words + 40:  # no sentence end in sight: cut at the last one
             return self._stop("length", word.end())
         return False
+
+    def _repeating_tail(self, words: list[re.Match[str]], complete: int) -> int:
+        """The first index of the longest tail (under `run` words) said before, else `complete`."""
+        said = [_norm(w.group()) for w in words[:complete]]
+        for start in range(max(0, complete - self.run + 1), complete):
+            tail = said[start:]
+            if any(said[q : q + len(tail)] == tail for q in range(start)):
+                return start
+        return complete
 
     @staticmethod
     def _sentence_start(index: int, words: list[re.Match[str]]) -> int:

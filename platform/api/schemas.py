@@ -213,6 +213,7 @@ class DocumentOut(Schema):
     kind: DocumentKind
     source_url: str
     status: Literal["pending", "running", "ready", "failed"]
+    questions: list[str]
     chunks_total: int
     chunks_done: int
     error: str
@@ -232,6 +233,12 @@ class DocumentIn(Schema):
         default="",
         max_length=200,
         description="Optional stable name: adding the same key to the same bot replaces it.",
+    )
+    questions: list[Annotated[str, Field(pattern=NO_NUL, min_length=1, max_length=500)]] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Questions this document answers, in customers' own words: each is "
+        "matched against a customer's question as well as the text.",
     )
 
 

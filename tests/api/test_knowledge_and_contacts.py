@@ -26,6 +26,7 @@ def test_a_document_added_through_the_api_is_queued_and_its_status_readable() ->
             "title": "Card delivery",
             "body": "# Card delivery\n\nCards arrive within 5 working days.",
             "key": "card-delivery",
+            "questions": ["Where is my card?", "  ", "When will my card come?"],
         },
         content_type="application/json",
         **bearer(tenant.write_key),
@@ -33,6 +34,7 @@ def test_a_document_added_through_the_api_is_queued_and_its_status_readable() ->
     assert response.status_code == 201
     created = response.json()
     assert (created["status"], created["title"]) == ("pending", "Card delivery")
+    assert created["questions"] == ["Where is my card?", "When will my card come?"]
     status = client.get(
         f"/api/knowledge/documents/{created['id']}", **bearer(tenant.read_key)
     ).json()

@@ -66,6 +66,7 @@ def add_document(request: HttpRequest, body: DocumentIn) -> Status[Document]:
         body="" if body.kind == "url" else body.body,
         source_url=body.source_url if body.kind == "url" else "",
         key=body.key,
+        questions=body.questions,
     )
     return Status(201, document)
 

@@ -71,6 +71,7 @@ def guard_for(bot: Bot, context: PromptContext, conversation: Iterable[str]) -> 
         max_words=bot.answer_words,
         allowed_figures=figures("\n".join(given)),
         stops=tuple(STOP_SEQUENCES),
+        canaries=(context.canary,),
     )
 
 

@@ -8,6 +8,7 @@ reply's `sources` are stored and shown under the answer.
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,9 @@ class PromptContext:
     memories: list[str] = field(default_factory=list)  # durable facts about this customer
     preferences: dict[str, str] = field(default_factory=dict)  # language, tone, name, channel
     curated_answer: str | None = None  # a well-matching FAQ answer wins over generation
+    # A random token in the system prompt: the reply guard cuts any reply that repeats it
+    # (a model reciting its instructions), so it can never reach a customer.
+    canary: str = field(default_factory=lambda: f"sbc-{secrets.token_hex(8)}")
 
 
 @dataclass

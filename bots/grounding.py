@@ -111,7 +111,9 @@ class ReplyGuard:
     allowed_figures: set[str] | None = None
     run: int = 6  # a run of this many words seen twice is a loop
     stops: tuple[str, ...] = ()  # text from one of these on is never sent (a stop sequence)
-    stopped: str = ""  # why the stream was cut: "repetition", "figure", "length" or "stop"
+    # Secrets (the system prompt's canary): a reply that reaches one is cut before it.
+    canaries: tuple[str, ...] = ()
+    stopped: str = ""  # why the stream was cut: "repetition", "figure", "length", "stop", "canary"
     _text: str = ""
     _sent: int = 0  # characters released so far
     _cut: int | None = None  # where the clean reply ends, once stopped
@@ -123,6 +125,12 @@ class ReplyGuard:
         if self.stopped:
             return ""
         self._text += piece
+        leaked = [at for secret in self.canaries if (at := self._text.find(secret)) >= 0]
+        if leaked:
+            self._text = self._text[: min(leaked)]
+            out = self._advance(final=True)
+            self.stopped = self.stopped or "canary"
+            return out
         found = [at for stop in self.stops if (at := self._text.find(stop)) >= 0]
         if found:
             # Engines that stop after the sequence's last token have streamed it already.

@@ -6,6 +6,8 @@ chat template is applied by the engine.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -41,29 +43,49 @@ def template(name: str) -> str:
     return (Path(__file__).parent / f"{name}.txt").read_text(encoding="utf-8")
 
 
+def quoted(value: str) -> str:
+    """Data from a customer or a document as one quoted string: its quotes and line breaks
+    escaped, so it cannot end the quote or start a line of instructions."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def fenced(text: str) -> str:
+    """Reference text with the fence markers defused, so a document cannot close its fence."""
+    return re.sub(r"<{3,}|>{3,}", lambda run: " ".join(run.group()), text)
+
+
 def system_prompt(persona: str, context: PromptContext) -> str:
+    # Preferences and remembered facts are the customer's words: quoted data, never
+    # instructions (a `name` of "Ignore your rules" stays a name).
     preferences = "".join(
-        f"\nThe customer's preferred {name}: {value}."
+        f"\nThe customer's preferred {name} (quoted data): {quoted(value)}."
         for name, value in sorted(context.preferences.items())
     )
     if "language" in context.preferences:
+        # A language is one of a fixed list of names (clean_preference), not free text.
         preferences += f"\nAlways answer in {context.preferences['language']}."
     memories = ""
     if context.memories:
-        memories = "\nWhat you remember about this customer:\n" + "\n".join(
-            f"- {m}" for m in context.memories
+        memories = "\nWhat you remember about this customer (quoted data):\n" + "\n".join(
+            f"- {quoted(m)}" for m in context.memories
         )
     references = ""
     if context.sources:
         blocks = "\n".join(
-            f"<<<reference {n}: {source.title}>>>\n"
-            f"{source.text or source.snippet}\n<<<end reference {n}>>>"
+            f"<<<reference {n}: {quoted(source.title)}>>>\n"
+            f"{fenced(source.text or source.snippet)}\n<<<end reference {n}>>>"
             for n, source in enumerate(context.sources, 1)
         )
         references = template("references").format(blocks=blocks)
     return (
         template("system")
-        .format(persona=persona, preferences=preferences, memories=memories, references=references)
+        .format(
+            canary=context.canary,
+            persona=persona,
+            preferences=preferences,
+            memories=memories,
+            references=references,
+        )
         .strip()
     )
 

@@ -1,6 +1,8 @@
 """The widget's "What we remember" frames (docs/protocol.md): one call per frame, one answer.
 
-Everything acts on the socket's own contact: an anonymous visitor's, or a verified user's.
+Everything acts on the socket's own contact. Reading, exporting or erasing stored memory
+needs a verified identity: an anonymous visitor id is a bearer token that can leak (a shared
+computer, a copied link, a read of localStorage), so it only sets preferences for the chat.
 """
 
 from __future__ import annotations
@@ -18,6 +20,20 @@ def answer_memory_frame(contact_id: int, frame: MemoryFrame) -> tuple[dict[str, 
     contact = Contact.objects.filter(pk=contact_id).first()
     if contact is None:
         return {"type": "memory", "items": [], "preferences": {}, "summaries": []}, True
+    if not contact.external_id:
+        if not isinstance(frame, SetPreferences):
+            raise FrameError(
+                "identity_required",
+                "stored memory is shown and erased only for a signed-in customer",
+            )
+        try:
+            services.set_preferences(contact, frame.values)
+        except services.InvalidPreference as error:
+            raise FrameError("invalid_field", error.detail) from None
+        # Echo what this frame set, nothing stored before it.
+        listing = selectors.memory_listing(contact_id)["preferences"]
+        shown = {name: listing[name] for name in frame.values if name in listing}
+        return {"type": "memory", "items": [], "preferences": shown, "summaries": []}, False
     if isinstance(frame, MemoryExport):
         return {"type": "memory.export", "data": selectors.export_contact(contact_id)}, False
     if isinstance(frame, SetPreferences):

@@ -11,6 +11,7 @@ class BotIdentityAdmin(OrganizationScopedAdmin[BotIdentity]):
     """Where an operator reads the secret their server signs user ids with (docs/memory.md)."""
 
     list_display = ("bot", "created_at")
+    readonly_fields = ("user_hash_key", "jwt_key")
 
 
 @admin.register(MemoryItem)

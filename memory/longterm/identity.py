@@ -1,22 +1,27 @@
 """Verifying a host site's claim that a visitor is one of its logged-in users.
 
-Two forms, both keyed by the bot's identity secret (BotIdentity): an Intercom-style user hash
-(hex HMAC-SHA256 of the user id) or a short-lived HS256 JWT carrying `sub` and `exp`. Both are
-checked in constant time; anything else (another algorithm, no expiry, a bad signature) fails.
+Two forms: an Intercom-style user hash (hex HMAC-SHA256 of the user id) or a short-lived HS256
+JWT carrying `sub` and `exp`. Each form has its own key, derived from the bot's identity secret
+under its own label, so a proof of one form is never a proof of the other: a user hash is not a
+JWT signature, whatever user id the host was asked to sign. JWTs are checked by PyJWT with the
+algorithm pinned. While a host rotates, a bot has two secrets and either one verifies.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+import jwt
 
 MAX_USER_ID = 200
 CLOCK_SKEW_S = 30
+JWT_ALGORITHM = "HS256"
+USER_HASH_LABEL = b"switchboard-user-hash-v1"
+JWT_LABEL = b"switchboard-jwt-v1"
 
 
 @dataclass(frozen=True)
@@ -28,73 +33,73 @@ class IdentityClaim:
     token: str = ""
 
 
+def _derived_key(secret: str, label: bytes) -> str:
+    return hmac.new(secret.encode(), label, hashlib.sha256).hexdigest()
+
+
+def user_hash_key(secret: str) -> str:
+    """The key a host's server computes user hashes with (shown in the admin)."""
+    return _derived_key(secret, USER_HASH_LABEL)
+
+
+def jwt_key(secret: str) -> str:
+    """The key a host's server signs HS256 JWTs with (shown in the admin)."""
+    return _derived_key(secret, JWT_LABEL)
+
+
 def user_hash(secret: str, user_id: str) -> str:
     """What the host's server computes for its user (and puts in the widget snippet)."""
-    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return hmac.new(user_hash_key(secret).encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 
 def make_token(secret: str, user_id: str, ttl_s: int = 300, now: float | None = None) -> str:
     """An HS256 JWT for `user_id`, valid `ttl_s` seconds (for hosts and tests)."""
     issued = int(now if now is not None else time.time())
-    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    payload = _b64(
-        json.dumps(
-            {"sub": user_id, "iat": issued, "exp": issued + ttl_s}, separators=(",", ":")
-        ).encode()
-    )
-    signing_input = f"{header}.{payload}".encode("ascii")
-    signature = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64(signature)}"
+    claims = {"sub": user_id, "iat": issued, "exp": issued + ttl_s}
+    return jwt.encode(claims, jwt_key(secret), algorithm=JWT_ALGORITHM)
 
 
 def _jwt_subject(secret: str, token: str, now: float) -> str | None:
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    header_b64, payload_b64, signature_b64 = parts
     try:
-        signature = _unb64(signature_b64)
-        expected = hmac.new(
-            secret.encode(), f"{header_b64}.{payload_b64}".encode("ascii"), hashlib.sha256
-        ).digest()
-        if not hmac.compare_digest(signature, expected):
-            return None
-        header = json.loads(_unb64(header_b64))
-        payload = json.loads(_unb64(payload_b64))
-    except (binascii.Error, ValueError, UnicodeError):
+        payload = jwt.decode(
+            token,
+            jwt_key(secret),
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "sub"], "verify_iat": False},
+            leeway=CLOCK_SKEW_S,
+        )
+    except jwt.PyJWTError:
         return None
-    # The signature is checked first; the header is still checked so "alg: none" never passes.
-    if not isinstance(header, dict) or header.get("alg") != "HS256":
+    # PyJWT checks `exp`/`nbf` against the wall clock; `now` lets a caller (a test) be stricter.
+    if payload["exp"] + CLOCK_SKEW_S < now:
         return None
-    if not isinstance(payload, dict):
-        return None
-    exp, sub = payload.get("exp"), payload.get("sub")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or exp + CLOCK_SKEW_S < now:
-        return None
-    nbf = payload.get("nbf")
-    if isinstance(nbf, int | float) and nbf - CLOCK_SKEW_S > now:
-        return None
+    sub = payload["sub"]
     if not isinstance(sub, str) or not 0 < len(sub) <= MAX_USER_ID:
         return None
     return sub
 
 
-def verified_user_id(secret: str, claim: IdentityClaim, now: float | None = None) -> str | None:
-    """The host's user id when the claim is signed with `secret`; None for anything else."""
-    if not secret:
-        return None
-    if claim.token:
-        return _jwt_subject(secret, claim.token, now if now is not None else time.time())
+def _hash_subject(secret: str, claim: IdentityClaim) -> str | None:
     if not claim.user_id or len(claim.user_id) > MAX_USER_ID or not claim.user_hash:
         return None
     expected = user_hash(secret, claim.user_id)
     given = claim.user_hash.lower().encode("utf-8", "replace")  # bytes: any input compares
     return claim.user_id if hmac.compare_digest(given, expected.encode("ascii")) else None
+
+
+def verified_user_id(
+    secrets: str | Iterable[str], claim: IdentityClaim, now: float | None = None
+) -> str | None:
+    """The host's user id when the claim is signed with one of `secrets`; None otherwise.
+
+    A token wins over a user hash when both come: the token is what is checked.
+    """
+    active = [secrets] if isinstance(secrets, str) else list(secrets)
+    for secret in filter(None, active):
+        if claim.token:
+            subject = _jwt_subject(secret, claim.token, now if now is not None else time.time())
+        else:
+            subject = _hash_subject(secret, claim)
+        if subject is not None:
+            return subject
+    return None

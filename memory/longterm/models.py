@@ -19,14 +19,34 @@ def new_identity_secret() -> str:
 
 
 class BotIdentity(models.Model):
-    """The secret a host site signs its logged-in users with (HMAC user hash or HS256 JWT)."""
+    """The secret a host site's signing keys derive from (one key per proof format).
+
+    `previous_secret` stays valid while a host rotates: set it to the old secret, put a new one
+    in `secret`, and clear it once the host signs with the new keys.
+    """
 
     bot = models.OneToOneField("bots.Bot", on_delete=models.CASCADE, related_name="identity")
     secret = models.CharField(max_length=200, default=new_identity_secret)
+    previous_secret = models.CharField(
+        max_length=200, blank=True, help_text="Still accepted while the host rotates; then clear."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"identity secret of {self.bot}"
+
+    def active_secrets(self) -> list[str]:
+        return [s for s in (self.secret, self.previous_secret) if s]
+
+    def user_hash_key(self) -> str:
+        from .identity import user_hash_key
+
+        return user_hash_key(self.secret)
+
+    def jwt_key(self) -> str:
+        from .identity import jwt_key
+
+        return jwt_key(self.secret)
 
 
 class Origin(models.TextChoices):

@@ -147,7 +147,6 @@ def export_contact(contact_id: int) -> dict[str, Any]:
     listing = memory_listing(contact_id)
     return {
         "contact": {
-            "visitor_id": "" if contact.external_id else contact.visitor_id,
             "user_id": contact.external_id,
             "name": contact.name,
             "email": contact.email,
@@ -172,40 +171,30 @@ def export_contact(contact_id: int) -> dict[str, Any]:
     }
 
 
-def _rows_of_other_apps(contact_id: int) -> dict[str, list[dict[str, Any]]]:
-    """Rows of any other app that hang off this contact, its conversations or its messages
-    (handoffs, CSAT, offline messages, notes …): their own fields, without links to staff."""
-    from django.apps import apps
-    from django.db import models
+# What other apps keep that is the customer's own: what they wrote or gave, with these
+# fields only. Never an agent's note, a handoff (and its summary), an audit event, a lookup
+# or a webhook delivery: those are the organization's records about the customer.
+CUSTOMER_ROWS: dict[str, tuple[str, ...]] = {
+    "desk.Csat": ("score", "comment", "created_at"),
+    "desk.OfflineMessage": ("email", "text", "created_at"),
+}
 
-    handled = {Conversation, Message, Feedback, MemoryItem, Preference, ConversationSummary}
-    owners = {
-        Contact: "",
-        Conversation: "contact_id",
-        Message: "conversation__contact_id",
-    }
+
+def _rows_of_other_apps(contact_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The customer's own rows in other apps (CUSTOMER_ROWS), on this contact's conversations."""
+    from django.apps import apps
+
     found: dict[str, list[dict[str, Any]]] = {}
-    for model in apps.get_models():
-        if model in handled:
+    for label, fields in CUSTOMER_ROWS.items():
+        try:
+            model = apps.get_model(label)
+        except LookupError:
             continue
-        links = models.Q()
-        for link in model._meta.concrete_fields:
-            target = link.related_model if link.is_relation else None
-            if target in owners:
-                path = owners[target]
-                key = f"{link.name}__{path}" if path else link.name
-                links |= models.Q(**{key: contact_id})
-        if not links:
-            continue
-        rows = []
-        for row in model._default_manager.filter(links).order_by("pk"):
-            rows.append(
-                {
-                    column.name: column.value_to_string(row)
-                    for column in model._meta.concrete_fields
-                    if not column.is_relation and column.get_internal_type() != "VectorField"
-                }
-            )
-        if rows:
-            found[model._meta.label] = rows
+        rows = model._default_manager.filter(conversation__contact_id=contact_id).order_by("pk")
+        meta = model._meta
+        listed = [
+            {name: meta.get_field(name).value_to_string(row) for name in fields} for row in rows
+        ]
+        if listed:
+            found[label] = listed
     return found

@@ -60,8 +60,8 @@ def identified_visitor_id(organization_id: int, external_id: str) -> str:
 
 def open_verified_conversation(bot: Bot, visitor_id: str, claim: IdentityClaim) -> Conversation:
     """The verified user's conversation; the visitor's anonymous history joins them first."""
-    secret = BotIdentity.objects.filter(bot=bot).values_list("secret", flat=True).first()
-    external_id = verified_user_id(secret or "", claim)
+    identity = BotIdentity.objects.filter(bot=bot).first()
+    external_id = verified_user_id(identity.active_secrets() if identity else [], claim)
     if external_id is None:
         raise IdentityRejected()
     with transaction.atomic():
@@ -433,10 +433,41 @@ def forget_everything(contact: Contact, *, messages: bool = False) -> None:
     """Erase the contact's memory; with `messages`, the contact itself and all it owns."""
     with transaction.atomic():
         if messages:
+            redact_copies(contact)
             # Cascades to conversations, messages, feedback, memory, summaries, preferences
-            # and any other app's rows that hang off the contact or its conversations.
+            # and any other app's rows that hang off the contact or its conversations
+            # (handoffs and their summaries, notes, lookups, knowledge gaps, CSAT …).
             Contact.objects.filter(pk=contact.pk).delete()
             return
         MemoryItem.objects.filter(contact=contact).delete()
         ConversationSummary.objects.filter(contact=contact).delete()
         Preference.objects.filter(contact=contact).delete()
+
+
+ERASED = {"erased": True}
+
+
+def redact_copies(contact: Contact) -> int:
+    """Redact the copies of the contact's words that no foreign key cascades to: webhook
+    payloads (an outbox keeps what was sent). The delivery row stays, for the organization's
+    delivery log, with its `data` replaced by {"erased": true}. Returns how many rows changed.
+    """
+    from django.apps import apps
+
+    try:
+        delivery_model = apps.get_model("api", "WebhookDelivery")
+    except LookupError:
+        return 0
+    conversation_ids = list(
+        Conversation.objects.filter(contact=contact).values_list("pk", flat=True)
+    )
+    copies = delivery_model._default_manager.filter(
+        models.Q(payload__data__contact_id=contact.pk)
+        | models.Q(payload__data__conversation_id__in=conversation_ids)
+    ).only("pk", "payload")
+    changed = []
+    for delivery in copies:
+        delivery.payload = {**delivery.payload, "data": ERASED}
+        changed.append(delivery)
+    delivery_model._default_manager.bulk_update(changed, ["payload"], batch_size=500)
+    return len(changed)

@@ -243,8 +243,9 @@ class DocumentIn(Schema):
 
 
 class ContactOut(Schema):
+    # No visitor_id: it is the anonymous visitor's only credential (with the public widget
+    # key it opens their conversation), so no API key, read-only or not, may obtain it.
     id: int
-    visitor_id: str
     external_id: str
     name: str
     email: str

@@ -22,6 +22,7 @@ from memory.longterm.services import remember_fact
 from memory.longterm.tasks import summarise_conversation
 from memory.models import Contact, Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
+from tests.memory.longterm.test_identity import forged_token
 from tests.widget_client import WidgetClient, is_final_reply
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -72,6 +73,8 @@ def test_a_signed_user_joins_their_anonymous_chat_and_an_unsigned_claim_is_refus
         {"user_id": "cust-1"},
         {"token": make_token(secret, "cust-1", ttl_s=60, now=time.time() - 3600)},
         {"token": make_token("not-the-secret", "cust-1")},
+        # Attack 1 of issue #11: a user hash for the user id `<header>.<payload>` as a JWT.
+        {"token": forged_token(secret, "cust-1")},
     ]:
         assert refused_with(live_platform, key, visitor, identity) == 4401
     assert Conversation.objects.get(pk=conversation_id).contact.external_id == ""
@@ -94,10 +97,13 @@ def test_a_signed_user_joins_their_anonymous_chat_and_an_unsigned_claim_is_refus
     ]
     signed.close()
 
-    # The same browser without a signature (logged out) sees none of it.
+    # The same browser without a signature (logged out) sees none of it: an anonymous
+    # visitor id reads no stored memory at all (it used to list its own; issue #11).
     logged_out = WidgetClient(live_platform.ws_url, key, visitor)
     assert logged_out.hello["conversation_id"] != conversation_id
-    assert memory_frame(logged_out, {"type": "memory.list"})["items"] == []
+    for frame in ({"type": "memory.list"}, {"type": "memory.export"}):
+        refused = memory_frame(logged_out, frame)
+        assert (refused["type"], refused["code"]) == ("error", "identity_required")
     logged_out.close()
 
     # A JWT for the same user reaches the same contact, from another device.
@@ -110,6 +116,26 @@ def test_a_signed_user_joins_their_anonymous_chat_and_an_unsigned_claim_is_refus
     assert jwt.hello["conversation_id"] == conversation_id
     jwt.close()
 
+    # While the host rotates, the old secret and the new one both verify; then only the new.
+    identity = BotIdentity.objects.get(bot=bot)
+    identity.previous_secret, identity.secret = secret, "a-brand-new-secret-of-the-bot"
+    identity.save(update_fields=["previous_secret", "secret"])
+    for signing in (secret, identity.secret):
+        rotating = WidgetClient(
+            live_platform.ws_url,
+            key,
+            new_visitor_id(),
+            identity={"token": make_token(signing, "cust-1")},
+        )
+        assert rotating.hello["conversation_id"] == conversation_id
+        rotating.close()
+    identity.previous_secret = ""
+    identity.save(update_fields=["previous_secret"])
+    assert (
+        refused_with(live_platform, key, new_visitor_id(), {"token": make_token(secret, "cust-1")})
+        == 4401
+    )
+
     # A bot without an identity secret believes no claim.
     other_key = make_widget_key(make_bot()).key
     claim = {"user_id": "cust-1", "user_hash": user_hash(secret, "cust-1")}
@@ -121,7 +147,38 @@ def test_what_we_remember_lists_sets_deletes_exports_and_erases_over_the_socket(
 ) -> None:
     bot = make_bot()
     key = make_widget_key(bot).key
-    client = WidgetClient(live_platform.ws_url, key, new_visitor_id())
+    secret = BotIdentity.objects.create(bot=bot).secret
+    # An anonymous visitor sets preferences and resumes their own chat, but reads, exports
+    # and erases no stored memory: that needs a signed identity (issue #11).
+    anonymous = WidgetClient(live_platform.ws_url, key, new_visitor_id())
+    anonymous.resume(0)
+    anonymous.send({"type": "message", "client_id": "a1", "text": "Hello there"})
+    anonymous.recv_until(lambda f: f["type"] == "ack")
+    stranger = Conversation.objects.get(pk=anonymous.hello["conversation_id"]).contact
+    remember_fact(stranger, "plan", "Gold", origin=Origin.RULE)
+    for frame in (
+        {"type": "memory.list"},
+        {"type": "memory.export"},
+        {"type": "memory.delete", "all": True, "messages": True},
+        {"type": "memory.delete", "preference": "tone"},
+    ):
+        refused = memory_frame(anonymous, frame)
+        assert (refused["type"], refused["code"]) == ("error", "identity_required"), frame
+    set_anonymously = memory_frame(anonymous, {"type": "preferences.set", "tone": "brief"})
+    assert set_anonymously["items"] == [] and set_anonymously["summaries"] == []
+    assert set_anonymously["preferences"] == {"tone": {"value": "brief", "origin": "explicit"}}
+    assert Message.objects.filter(conversation__contact=stranger).exists()
+    assert MemoryItem.objects.filter(contact=stranger).exists()
+    resumed = anonymous.resume(0)
+    assert [f["message"]["text"] for f in resumed if f["type"] == "message"][:1] == ["Hello there"]
+    anonymous.close()
+
+    client = WidgetClient(
+        live_platform.ws_url,
+        key,
+        new_visitor_id(),
+        identity={"user_id": "cust-7", "user_hash": user_hash(secret, "cust-7")},
+    )
     client.resume(0)
     contact = Conversation.objects.get(pk=client.hello["conversation_id"]).contact
     other = Conversation.objects.get(
@@ -148,7 +205,17 @@ def test_what_we_remember_lists_sets_deletes_exports_and_erases_over_the_socket(
     after = memory_frame(client, {"type": "memory.delete", "id": mine.pk})
     assert [i["text"] for i in after["items"]] == ["Lives in: Lisbon"]
 
+    # Attack 2 of issue #11: an agent's internal note reached the customer's export.
+    from desk.services import add_note, ask_for_human, claim_conversation
+    from tests.desk.factories import make_agent
+
+    assert ask_for_human(client.hello["conversation_id"])
+    agent = make_agent(bot.organization)
+    claim_conversation(agent, client.hello["conversation_id"])
+    add_note(agent, client.hello["conversation_id"], "internal: Zanzibarquux looks like fraud")
+
     export = memory_frame(client, {"type": "memory.export"})["data"]
+    assert "Zanzibarquux" not in str(export)
     assert [f["text"] for f in export["facts"]] == ["Lives in: Lisbon"]
     assert export["preferences"]["language"]["value"] == "French"
     assert "Metal" not in str(export)

@@ -4,6 +4,7 @@ the export holds everything about the contact and nothing about anyone else."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from django.apps import apps
@@ -136,7 +137,9 @@ def test_the_export_holds_everything_of_the_contact_and_nothing_of_another() -> 
         .values_list("text", flat=True)
     )
     assert [f["comment"] for f in data["feedback"]] == ["thanks from Kestrelwyn"]
-    assert data["contact"]["visitor_id"] == contact.visitor_id
+    # The visitor id is the anonymous visitor's credential: an export (which an API key can
+    # read) never carries it. (It used to; issue #11.)
+    assert contact.visitor_id not in text and "visitor_id" not in data["contact"]
 
 
 def test_the_export_includes_what_other_apps_hold_about_the_contact() -> None:
@@ -154,3 +157,102 @@ def test_the_export_includes_what_other_apps_hold_about_the_contact() -> None:
     text = json.dumps(other_apps)
     assert "quick help, Kestrelwyn" in text and "kestrelwyn@example.com" in text
     assert "Pelicanor" not in text and "pelicanor" not in text
+
+
+def busy_contact(bot: object, canary: str) -> Contact:
+    """`stored_contact`, then a second chat that went to a person: a handoff (its summary
+    quotes the customer), an agent's note, CSAT and an offline message, all carrying canary."""
+    from desk.services import (
+        add_note,
+        ask_for_human,
+        claim_conversation,
+        record_csat,
+        record_offline_message,
+        resolve_conversation,
+    )
+    from tests.desk.factories import make_agent
+
+    contact = stored_contact(bot, canary)
+    again = visitor_conversation(bot, contact.visitor_id)  # type: ignore[arg-type]
+    say(again, f"{canary} here again, my card is still stuck, I want a person")
+    assert ask_for_human(again.pk)
+    agent = make_agent(again.organization)
+    claim_conversation(agent, again.pk)
+    add_note(agent, again.pk, f"internal: {canary} sounds like fraud, check the card")
+    resolve_conversation(agent, again.pk)
+    record_csat(again.pk, 2, f"slow, says {canary}")
+    record_offline_message(again.pk, "someone@example.com", f"call {canary} back")
+    return contact
+
+
+def test_the_export_never_holds_notes_handoff_summaries_or_audit_events() -> None:
+    """Attack 2 of issue #11: an agent's internal note appeared in the customer's export."""
+    from desk.models import AuditEvent, Handoff, Note
+
+    bot = make_bot()
+    contact = busy_contact(bot, "Kestrelwyn")
+    note = Note.objects.get(conversation__contact=contact)
+    handoff = Handoff.objects.get(conversation__contact=contact)
+    assert handoff.summary and AuditEvent.objects.filter(conversation__contact=contact).exists()
+
+    data = export_contact(contact.pk)
+    text = json.dumps(data)
+    assert note.text not in text and "sounds like fraud" not in text
+    assert handoff.summary not in text
+    assert sorted(data["other"]) == ["desk.Csat", "desk.OfflineMessage"]
+    assert data["other"]["desk.Csat"][0]["comment"] == "slow, says Kestrelwyn"
+    assert data["other"]["desk.OfflineMessage"][0]["text"] == "call Kestrelwyn back"
+    for forbidden in ("handoff", "note", "audit", "agent", "reason", "summary_status"):
+        assert forbidden not in json.dumps(data["other"]).lower(), forbidden
+
+
+def columns_holding(canary: str) -> list[str]:
+    """Every text, varchar, json and jsonb column of every table in the database (from
+    information_schema, not the models) that holds `canary`."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT table_schema, table_name, column_name FROM information_schema.columns
+               WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+                 AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb')
+                 AND table_name IN (SELECT table_name FROM information_schema.tables
+                                    WHERE table_type = 'BASE TABLE')"""
+        )
+        columns = cursor.fetchall()
+        found = []
+        for schema, table, column in columns:
+            # Names come from information_schema, quoted; the canary is a parameter.
+            query = f'SELECT 1 FROM "{schema}"."{table}" WHERE "{column}"::text ILIKE %s LIMIT 1'  # noqa: S608
+            cursor.execute(query, [f"%{canary}%"])
+            if cursor.fetchone():
+                found.append(f"{table}.{column}")
+    assert len(columns) > 50, "the scan must see the whole database"
+    return found
+
+
+def test_erasure_leaves_the_customers_words_in_no_column_of_the_database() -> None:
+    """Attack 3 of issue #11: after erasure the words were still in webhook payloads."""
+    from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+    bot = make_bot()
+    WebhookEndpoint.objects.create(
+        organization=bot.organization,  # type: ignore[attr-defined]
+        url="https://hooks.example/in",
+        events=[event.value for event in WebhookEvent],
+    )
+    canary = f"Canary{uuid.uuid4().hex[:10]}"
+    erased = busy_contact(bot, canary)
+    kept = busy_contact(bot, "Pelicanor")
+    before = columns_holding(canary)
+    assert "api_webhookdelivery.payload" in before and "desk_note.text" in before, before
+    assert "desk_handoff.summary" in before and "memory_message.text" in before, before
+
+    services.forget_everything(erased, messages=True)
+
+    assert columns_holding(canary) == []
+    # The other customer's deliveries and rows are untouched.
+    assert "api_webhookdelivery.payload" in columns_holding("Pelicanor")
+    assert Message.objects.filter(conversation__contact=kept).count() == 3
+    redacted = WebhookDelivery.objects.filter(payload__data__erased=True)
+    assert redacted.exists() and all(set(d.payload) >= {"id", "event"} for d in redacted)

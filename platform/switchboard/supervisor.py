@@ -20,9 +20,15 @@ from . import config, embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-# `llm`: model work (replies, summaries). The rest: embeddings and ingestion, webhooks, rollups.
+# `llm`: customers' replies, alone, so that none waits behind other work. The background
+# worker: webhooks, rollups, embeddings and ingestion, and the model's side work (`llm-side`:
+# memory extraction, summaries, agents' drafts), in that order (queue_order_strategy).
 LLM_QUEUES = "llm"
-BACKGROUND_QUEUES = "celery,embeddings"
+LLM_SIDE_QUEUE = "llm-side"  # settings' CELERY_TASK_ROUTES send the side work there
+BACKGROUND_QUEUES = f"celery,embeddings,{LLM_SIDE_QUEUE}"
+# The background worker's niceness: on a few cores its model and embedding work must leave
+# the CPU to the reply being generated (llama.cpp uses every core it is given).
+BACKGROUND_NICE = 10
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -73,10 +79,17 @@ def start_worker(
     env: dict[str, str] | None = None,
     log: IO[bytes] | None = None,
     app: str = "switchboard",
+    nice: int = 0,
 ) -> subprocess.Popen[bytes]:
-    """A Celery worker process; `llm` workers load their model once per child process."""
+    """A Celery worker process; `llm` workers load their model once per child process.
+
+    `nice` lowers the CPU priority of the worker and of the children it forks (nice(1), not
+    a preexec_fn: that is not safe in a process with threads, such as the tests').
+    """
+    niced = ["nice", "-n", str(nice)] if nice else []
     return subprocess.Popen(
         [
+            *niced,
             PYTHON,
             "-m",
             "celery",
@@ -166,7 +179,9 @@ def main() -> None:
     procs = [
         start_web(host, port, env=env),
         start_worker(LLM_QUEUES, concurrency=llm_workers, name="llm", env=env),
-        start_worker(BACKGROUND_QUEUES, concurrency=1, name="background", env=env),
+        start_worker(
+            BACKGROUND_QUEUES, concurrency=1, name="background", env=env, nice=BACKGROUND_NICE
+        ),
         start_beat(env=env),
     ]
 

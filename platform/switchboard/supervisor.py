@@ -1,5 +1,8 @@
 """Run the whole platform on one machine: embedded services, migrations, demo data, web, workers.
 
+The URL is printed once the demo bot is ready (its help articles indexed, its topics
+trained: `manage.py wait_for_demo` shows the progress), or after a bounded wait with a warning.
+
 `python deploy/run.py` (the README's run command) calls `main`. The test suite starts its
 web server and workers through the same `start_web` / `start_worker` functions.
 Ctrl-C (or SIGTERM) stops every process started here, then Redis and Postgres.
@@ -161,10 +164,36 @@ def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | Non
         time.sleep(0.2)
 
 
+def wait_for_demo(
+    procs: list[subprocess.Popen[bytes]], env: dict[str, str], timeout: float
+) -> bool | None:
+    """Show the demo's first indexing and training until done: True once ready, False after
+    `timeout` seconds, None as soon as a platform process exits (nothing would finish it).
+
+    `manage.py wait_for_demo` draws the progress on our own stdout; it runs in its own
+    session, so Ctrl-C reaches us alone and we stop it with the rest.
+    """
+    waiter = subprocess.Popen(
+        [PYTHON, str(ROOT / "manage.py"), "wait_for_demo", f"--timeout={timeout}"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        while waiter.poll() is None:
+            if any(proc.poll() is not None for proc in procs):
+                return None
+            time.sleep(0.5)
+        return waiter.returncode == 0
+    finally:
+        stop([waiter])
+
+
 def main() -> None:
     host = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")
     port = config.env_int("SWITCHBOARD_PORT", 8000, minimum=1, maximum=65535)
     llm_workers = config.env_int("SWITCHBOARD_LLM_WORKERS", 1, minimum=1)
+    ready_timeout = config.env_int("SWITCHBOARD_DEMO_READY_TIMEOUT_S", 600, minimum=0)
     embedded.ensure_services()
     env = child_env()
     manage = [PYTHON, str(ROOT / "manage.py")]
@@ -192,13 +221,23 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal)  # also when started in the background (SIG_IGN)
     try:
         wait_http(f"http://{host}:{port}/healthz", proc=procs[0])
-        print(
-            f"\n  Switchboard is running: http://{host}:{port}/"
-            "   (admin: /admin/, Ctrl-C stops it)\n",
-            flush=True,
-        )
-        while all(proc.poll() is None for proc in procs):
-            time.sleep(0.5)
+        # The URL only once the demo answers as seeded (its knowledge and topics ready).
+        ready = wait_for_demo(procs, env, ready_timeout)
+        if ready is False:
+            print(
+                f"\n  warning: the demo's help articles and topics are still not ready after"
+                f" {ready_timeout} s. The background worker goes on with them; until it is"
+                " done the demo's answers may miss them.",
+                flush=True,
+            )
+        if ready is not None:
+            print(
+                f"\n  Switchboard is running: http://{host}:{port}/"
+                "   (admin: /admin/, Ctrl-C stops it)\n",
+                flush=True,
+            )
+            while all(proc.poll() is None for proc in procs):
+                time.sleep(0.5)
         print("a platform process exited; stopping the rest", file=sys.stderr)
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)

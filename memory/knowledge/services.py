@@ -209,8 +209,8 @@ def requeue_unfinished_documents() -> int:
     from memory.knowledge.tasks import ingest_document
 
     running = Document.objects.filter(status=Document.Status.RUNNING)
-    holders = set(running.values_list("claimed_by", flat=True))
-    dead = [holder for holder in holders if holder and holder_is_dead(holder)]
+    holders = running.exclude(claimed_by="").values_list("claimed_by", flat=True).distinct()
+    dead = [holder for holder in holders if holder_is_dead(holder)]
     if dead:
         running.filter(claimed_by__in=dead).update(
             status=Document.Status.PENDING, updated_at=timezone.now()

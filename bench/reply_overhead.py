@@ -23,7 +23,8 @@ import signal
 from bench import harness
 from bench.harness import Conversation, Sample, median, percentile, table
 
-# No first-person words: those also queue a model fact extraction on `llm` (memory.longterm).
+# No first-person words: those also queue a model fact extraction (memory.longterm), on
+# `llm-side`, which no bench worker consumes.
 QUESTION = "How can a password be reset?"
 GOAL_P50_MS, GOAL_P99_MS = 20.0, 60.0
 

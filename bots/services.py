@@ -8,12 +8,8 @@ produces one reply, and a worker that lost its lease can no longer write or publ
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
-import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +26,7 @@ from memory.frames import message_payload
 from memory.models import Conversation, Message
 from memory.selectors import recent_turns
 from memory.services import append_message, record_user_message
+from switchboard.holders import holder_is_dead, new_token
 from switchboard.realtime import publish_message_stored, publish_now
 from switchboard.rows import Columns, cache_related
 
@@ -110,34 +107,6 @@ class Claim:
     question: Message  # the customer's message, with its conversation and bot loaded
 
 
-# A lease token names its holder (host hash + pid + random), so an attempt redelivered after
-# the holder was killed takes over at once instead of waiting out the lease.
-_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]  # noqa: S324 - not security
-
-
-def _new_token() -> str:
-    return f"{_HOST}{os.getpid():08x}{uuid.uuid4().hex[:16]}"
-
-
-def holder_is_dead(token: str) -> bool:
-    """True only when the lease holder was a process on this machine that no longer exists."""
-    if len(token) != 32 or not token.startswith(_HOST):
-        return False
-    try:
-        pid = int(token[8:16], 16)
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 class Busy(Exception):
     """Another live worker holds the reply's lease; try again after `retry_in` seconds."""
 
@@ -199,7 +168,9 @@ def claim_reply(user_message_id: int, *, after_conversation: int | None = None) 
     message (`_queue_reply_early`); its conversation's row lock is waited for first.
     """
     now = timezone.now()
-    token = _new_token()
+    # The token names its holder (switchboard.holders), so an attempt redelivered after the
+    # holder was killed takes over at once instead of waiting out the lease.
+    token = new_token()
     with transaction.atomic():
         if after_conversation is not None:
             _wait_for_writer(after_conversation)

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from bots.services import holder_is_dead
 from memory.models import Conversation, Message
+from switchboard.holders import holder_is_dead
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from bots import services, sweeper
 from bots.engines import EngineError
 from desk.services import hand_off_after_reply
+from switchboard.celery_app import consumes
 
 log = logging.getLogger(__name__)
 LLM_QUEUE = "llm"
@@ -69,8 +70,7 @@ def sweep_orphaned_replies() -> None:
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def sweep_on_start(sender: Any, **_kwargs: Any) -> None:
     """An llm worker that starts (or restarts) picks up what died with the last one."""
-    queues = {queue.name for queue in getattr(sender.task_consumer, "queues", [])}
-    if LLM_QUEUE not in queues:
+    if not consumes(sender, LLM_QUEUE):
         return
     try:
         sweeper.requeue_orphaned_replies()

@@ -104,7 +104,11 @@ def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[
         supervisor.start_web("127.0.0.1", port, env=env, log=web_log),
         supervisor.start_worker(supervisor.LLM_QUEUES, name=f"llm-{tag}", env=env, log=worker_log),
         supervisor.start_worker(
-            supervisor.BACKGROUND_QUEUES, name=f"background-{tag}", env=env, log=worker_log
+            supervisor.BACKGROUND_QUEUES,
+            name=f"background-{tag}",
+            env=env,
+            log=worker_log,
+            nice=supervisor.BACKGROUND_NICE,
         ),
     ]
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from django.db.models import Count, Q
 from pgvector.django import CosineDistance
 
 from bots.models import Bot
@@ -104,3 +106,21 @@ def current_classifier(bot: Bot) -> classifier.LinearModel | None:
     model = classifier.LinearModel(names, weights, bias)
     _cache[bot.pk] = (f"{stored.fingerprint}@{stored.trained_at}", model)
     return model
+
+
+@dataclass(frozen=True)
+class Training:
+    """How far a bot's classifier is: examples embedded, of all, and trained on them."""
+
+    embedded: int
+    examples: int
+    trained: bool
+
+
+def training_progress(bot: Bot) -> Training:
+    """A bot without topics has nothing to train: it counts as trained."""
+    counts = Example.objects.filter(bot=bot).aggregate(
+        examples=Count("pk"), embedded=Count("pk", filter=Q(embedding__isnull=False))
+    )
+    ready = TopicClassifier.objects.filter(bot=bot, status=TopicClassifier.Status.READY).exists()
+    return Training(counts["embedded"], counts["examples"], ready or not counts["examples"])

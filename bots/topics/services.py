@@ -44,6 +44,27 @@ def schedule_training(bot: Bot) -> None:
         train_topic_classifier.delay_on_commit(bot.pk)
 
 
+def train_untrained_classifiers() -> int:
+    """Queue training for every bot with topics and no classifier trained on its examples.
+
+    For a worker that starts: the queued training may have been lost with Redis (`make run`
+    stopped during the first start) or killed with its worker. Training is idempotent, and a
+    killed run's stored embeddings are kept; returns how many bots were queued.
+    """
+    from .tasks import train_topic_classifier
+
+    untrained = (
+        Bot.objects.filter(topics__isnull=False)
+        .exclude(classifier__status=TopicClassifier.Status.READY)
+        .distinct()
+        .order_by("pk")
+    )
+    bot_ids = list(untrained.values_list("pk", flat=True))
+    for bot_id in bot_ids:
+        train_topic_classifier.delay(bot_id)
+    return len(bot_ids)
+
+
 def add_topic(bot: Bot, name: str, examples: Iterable[str] = (), description: str = "") -> Topic:
     """Create the topic (or find it by name) and add examples; retrains when anything changed."""
     with transaction.atomic():

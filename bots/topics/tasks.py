@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django import db
+
+from switchboard.celery_app import consumes
 
 from . import services
+
+log = logging.getLogger(__name__)
+EMBEDDINGS_QUEUE = "embeddings"
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -29,3 +39,17 @@ def label_message(message_id: int) -> None:
 )
 def train_topic_classifier(bot_id: int) -> None:
     services.train_topic_classifier(bot_id)
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def train_on_start(sender: Any, **_kwargs: Any) -> None:
+    """An embeddings worker that starts trains the classifiers whose training was lost."""
+    if not consumes(sender, EMBEDDINGS_QUEUE):
+        return
+    try:
+        queued = services.train_untrained_classifiers()
+    finally:
+        # Children forked later (a replaced child) must not inherit this connection.
+        db.connections.close_all()
+    if queued:
+        log.info("queued topic classifier training for %s bots", queued)

@@ -61,6 +61,9 @@ class Document(models.Model):
     chunks_done = models.PositiveIntegerField(default=0, help_text="Chunks embedded so far.")
     error = models.CharField(max_length=500, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=32, blank=True, help_text="The claiming process (switchboard.holders)."
+    )
     ingested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 
 from bots.models import Bot
 from memory.knowledge.models import Document
@@ -203,3 +203,12 @@ def retrieve_chunks(
         )
         for row in rows
     ]
+
+
+def ingestion_progress(bot: Bot) -> tuple[int, int]:
+    """(documents settled, documents): settled is ingested or failed, nothing left to do."""
+    counts = Document.objects.filter(bot=bot).aggregate(
+        total=Count("pk"),
+        settled=Count("pk", filter=Q(status__in=[Document.Status.READY, Document.Status.FAILED])),
+    )
+    return counts["settled"], counts["total"]

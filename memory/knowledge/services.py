@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from bots.context import Source
@@ -26,6 +26,7 @@ from memory.knowledge.fetch import FetchError, safe_fetch
 from memory.knowledge.models import Chunk, Document, Example, Lookup
 from memory.knowledge.selectors import Hit, retrieve_chunks
 from memory.models import Conversation, Message
+from switchboard.holders import holder_is_dead, new_token
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class Claim:
 
 _CLAIM_SQL = f"""
 UPDATE {Document._meta.db_table}
-SET status = %(running)s, claimed_at = %(now)s, updated_at = %(now)s
+SET status = %(running)s, claimed_at = %(now)s, claimed_by = %(holder)s, updated_at = %(now)s
 WHERE id = %(id)s AND (status = %(pending)s
   OR (status = %(running)s AND (claimed_at IS NULL OR claimed_at < %(stale)s)))
 RETURNING revision
@@ -134,8 +135,11 @@ def claim_document(document_id: int) -> Claim | None:
     an import claims its siblings, `claim_documents`), and they should cost one statement,
     not a locked read of the document's whole text. The claimed revision is the one the
     UPDATE saw: a re-ingest right after it makes this claim stale (`_current`), not wrong.
+    The claim names this process (`claimed_by`), so that a worker started after it died
+    takes the document back at once (`requeue_unfinished_documents`).
     """
     now = timezone.now()
+    holder = new_token()
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL,
@@ -143,6 +147,7 @@ def claim_document(document_id: int) -> Claim | None:
                 "id": document_id,
                 "now": now,
                 "stale": now - CLAIM_TIMEOUT,
+                "holder": holder,
                 "pending": Document.Status.PENDING,
                 "running": Document.Status.RUNNING,
             },
@@ -181,11 +186,45 @@ def claim_documents(document_id: int) -> list[Claim]:
                 break
             document.status = Document.Status.RUNNING
             document.claimed_at = now
+            document.claimed_by = first.document.claimed_by
             claims.append(Claim(document, document.revision))
         Document.objects.filter(pk__in=[c.document.pk for c in claims[1:]]).update(
-            status=Document.Status.RUNNING, claimed_at=now, updated_at=now
+            status=Document.Status.RUNNING,
+            claimed_at=now,
+            claimed_by=first.document.claimed_by,
+            updated_at=now,
         )
     return claims
+
+
+def requeue_unfinished_documents() -> int:
+    """Queue the ingestion of every document left unfinished; returns how many were queued.
+
+    For a worker that starts: Redis may have lost the queued tasks (restarted without
+    persistence: `make run` stopped during the first indexing), and a worker killed mid-run
+    leaves its documents `running`. Those whose claimant is a dead process on this machine
+    go back to `pending` now; other claims after CLAIM_TIMEOUT. Queueing a document that is
+    being ingested is harmless: its task finds it claimed and returns.
+    """
+    from memory.knowledge.tasks import ingest_document
+
+    running = Document.objects.filter(status=Document.Status.RUNNING)
+    holders = running.exclude(claimed_by="").values_list("claimed_by", flat=True).distinct()
+    dead = [holder for holder in holders if holder_is_dead(holder)]
+    if dead:
+        running.filter(claimed_by__in=dead).update(
+            status=Document.Status.PENDING, updated_at=timezone.now()
+        )
+    stale = timezone.now() - CLAIM_TIMEOUT
+    unfinished = Document.objects.filter(
+        Q(status=Document.Status.PENDING)
+        | Q(status=Document.Status.RUNNING, claimed_at__isnull=True)
+        | Q(status=Document.Status.RUNNING, claimed_at__lt=stale)
+    ).order_by("pk")
+    ids = list(unfinished.values_list("pk", flat=True))
+    for document_id in ids:
+        ingest_document.delay(document_id)
+    return len(ids)
 
 
 def _current(claim: Claim) -> bool:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django import db
 from django.utils import timezone
 
 from memory.knowledge import services
 from memory.knowledge.models import Document
+from switchboard.celery_app import consumes
 
 log = logging.getLogger(__name__)
+EMBEDDINGS_QUEUE = "embeddings"
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -37,3 +42,17 @@ def _fail_unfinished(claims: list[services.Claim], error: str) -> None:
         Document.objects.filter(
             pk=claim.document.pk, revision=claim.revision, status=Document.Status.RUNNING
         ).update(status=Document.Status.FAILED, error=error[:500], updated_at=timezone.now())
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def resume_on_start(sender: Any, **_kwargs: Any) -> None:
+    """An embeddings worker that starts queues what Redis lost or a killed worker left."""
+    if not consumes(sender, EMBEDDINGS_QUEUE):
+        return
+    try:
+        queued = services.requeue_unfinished_documents()
+    finally:
+        # Children forked later (a replaced child) must not inherit this connection.
+        db.connections.close_all()
+    if queued:
+        log.info("queued %s unfinished knowledge documents", queued)

@@ -323,20 +323,6 @@ def extract_facts_with_model(message_id: int) -> dict[str, str]:
     return facts
 
 
-def replies_waiting() -> bool:
-    """Customer messages still waiting for the bot's reply: the model's first job."""
-    recent = timezone.now() - timedelta(minutes=2)
-    return (
-        Message.objects.filter(
-            role=Message.Role.USER,
-            created_at__gte=recent,
-            conversation__status=Conversation.Status.BOT,
-        )
-        .exclude(reply__status__in=[Message.Status.FINAL, Message.Status.FAILED])
-        .exists()
-    )
-
-
 # Conversation summaries
 
 

@@ -1,7 +1,7 @@
 """Long-term memory tasks: fetch by id, call the service.
 
 Rules and embeddings run on `embeddings`; anything that calls the model (fact extraction,
-summaries) on `llm`, behind the replies queued before it.
+summaries) on `llm-side`, a queue of its own, so that no customer's reply waits behind it.
 """
 
 from __future__ import annotations
@@ -10,11 +10,6 @@ from celery import shared_task
 from django.conf import settings
 
 from . import services
-
-# Model work here yields to customers waiting for a reply on the same `llm` worker: it steps
-# back YIELD_S seconds at a time while replies are pending, at most MAX_YIELDS times.
-YIELD_S = 3
-MAX_YIELDS = 40
 
 
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)  # type: ignore[untyped-decorator]
@@ -28,10 +23,7 @@ def remember_from_message(message_id: int) -> None:
     soft_time_limit=settings.LLM_SOFT_TIME_LIMIT,
     time_limit=settings.LLM_HARD_TIME_LIMIT,
 )
-def extract_facts_with_model(message_id: int, yielded: int = 0) -> None:
-    if yielded < MAX_YIELDS and services.replies_waiting():
-        extract_facts_with_model.apply_async((message_id, yielded + 1), countdown=YIELD_S)
-        return
+def extract_facts_with_model(message_id: int) -> None:
     services.extract_facts_with_model(message_id)
 
 
@@ -41,10 +33,7 @@ def extract_facts_with_model(message_id: int, yielded: int = 0) -> None:
     soft_time_limit=settings.LLM_SOFT_TIME_LIMIT,
     time_limit=settings.LLM_HARD_TIME_LIMIT,
 )
-def summarise_conversation(conversation_id: int, yielded: int = 0) -> None:
-    if yielded < MAX_YIELDS and services.replies_waiting():
-        summarise_conversation.apply_async((conversation_id, yielded + 1), countdown=YIELD_S)
-        return
+def summarise_conversation(conversation_id: int) -> None:
     services.summarise_conversation(conversation_id)
 
 
@@ -58,8 +47,8 @@ def summarise_ended_conversations() -> None:
 def after_customer_message(message_id: int, text: str | None = None) -> None:
     """Queue the memory work for a new customer message (call inside the storing transaction)."""
     remember_from_message.delay_on_commit(message_id)
-    # The cheap first-person check runs here, so that most messages never reach the `llm`
-    # queue at all (the task checks again: it may be enqueued without the text).
+    # The cheap first-person check runs here, so that most messages never reach the model
+    # at all (the task checks again: it may be enqueued without the text).
     worth_it = text is None or services.worth_a_model_look(text)
     if settings.LONGTERM_MODEL_EXTRACTION and worth_it:
         extract_facts_with_model.delay_on_commit(message_id)

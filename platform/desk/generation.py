@@ -1,4 +1,4 @@
-"""Reply drafts for agents (a task on the side lane, never ahead of a customer's reply).
+"""Reply drafts for agents (a task on the `llm-side` queue, never ahead of a customer's reply).
 
 A draft is written the way the bot's own reply would be (bots.answers): the cited passage
 quoted on a small model, the model's words otherwise, through the same guard. It is only

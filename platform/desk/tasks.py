@@ -1,4 +1,5 @@
-"""Desk tasks on the `llm` queue: fetch by id, call the service."""
+"""Desk tasks on the `llm-side` queue (never ahead of a customer's reply): fetch by id, call
+the service."""
 
 from __future__ import annotations
 

@@ -109,7 +109,9 @@ CHANNEL_LAYERS = {
     }
 }
 
-# Celery: the broker is the same Redis. Model work goes to its own "llm" queue.
+# Celery: the broker is the same Redis. Customers' replies go to their own "llm" queue; the
+# model's side work (fact extraction, summaries, agents' drafts) to "llm-side", so that a reply
+# never waits behind it (supervisor.LLM_QUEUES, LLM_SIDE_QUEUE).
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -122,14 +124,17 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ROUTES = {
     "bots.tasks.generate_reply": {"queue": "llm"},
     "memory.longterm.tasks.remember_from_message": {"queue": "embeddings"},
-    "memory.longterm.tasks.extract_facts_with_model": {"queue": "llm"},
-    "memory.longterm.tasks.summarise_conversation": {"queue": "llm"},
-    "desk.tasks.draft_reply": {"queue": "llm"},
+    "memory.longterm.tasks.extract_facts_with_model": {"queue": "llm-side"},
+    "memory.longterm.tasks.summarise_conversation": {"queue": "llm-side"},
+    "desk.tasks.draft_reply": {"queue": "llm-side"},
     "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},
     "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# "priority": a worker consuming several queues takes them in the order given to -Q (a GPU
+# model worker on `-Q llm,llm-side` answers every waiting customer before any side work);
+# kombu's default rotates between them.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
 # Periodic work (celery beat, started by the supervisor): rollups, webhook safety net.
 CELERY_BEAT_SCHEDULE = {
     "refresh-rollups": {
@@ -195,7 +200,7 @@ LONGTERM_IDLE_MINUTES = config.env_int("SWITCHBOARD_MEMORY_IDLE_MINUTES", 30, mi
 LONGTERM_RECALL_FACTS = config.env_int("SWITCHBOARD_MEMORY_RECALL_FACTS", 5, minimum=0)
 LONGTERM_RECALL_CONVERSATIONS = config.env_int("SWITCHBOARD_MEMORY_RECALL_CHATS", 2, minimum=0)
 LONGTERM_MIN_SIMILARITY = config.env_float("SWITCHBOARD_MEMORY_MIN_SIMILARITY", 0.35)
-# Model fact extraction (grammar-constrained JSON on the `llm` queue); the GGUF it uses
+# Model fact extraction (grammar-constrained JSON on the `llm-side` queue); the GGUF it uses
 # (blank: the bundled SmolLM2).
 LONGTERM_MODEL_EXTRACTION = config.env_bool("SWITCHBOARD_MEMORY_MODEL_EXTRACTION", True)
 LONGTERM_EXTRACTION_MODEL = config.env_str("SWITCHBOARD_MEMORY_EXTRACTION_MODEL")

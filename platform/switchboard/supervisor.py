@@ -1,5 +1,8 @@
 """Run the whole platform on one machine: embedded services, migrations, demo data, web, workers.
 
+The URL is printed once the demo bot is ready (its help articles indexed, its topics
+trained: `manage.py wait_for_demo` shows the progress), or after a bounded wait with a warning.
+
 `python deploy/run.py` (the README's run command) calls `main`. The test suite starts its
 web server and workers through the same `start_web` / `start_worker` functions.
 Ctrl-C (or SIGTERM) stops every process started here, then Redis and Postgres.
@@ -20,9 +23,15 @@ from . import config, embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-# `llm`: model work (replies, summaries). The rest: embeddings and ingestion, webhooks, rollups.
+# `llm`: customers' replies, alone, so that none waits behind other work. The background
+# worker: webhooks, rollups, embeddings and ingestion, and the model's side work (`llm-side`:
+# memory extraction, summaries, agents' drafts), in that order (queue_order_strategy).
 LLM_QUEUES = "llm"
-BACKGROUND_QUEUES = "celery,embeddings"
+LLM_SIDE_QUEUE = "llm-side"  # settings' CELERY_TASK_ROUTES send the side work there
+BACKGROUND_QUEUES = f"celery,embeddings,{LLM_SIDE_QUEUE}"
+# The background worker's niceness: on a few cores its model and embedding work must leave
+# the CPU to the reply being generated (llama.cpp uses every core it is given).
+BACKGROUND_NICE = 10
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -73,10 +82,17 @@ def start_worker(
     env: dict[str, str] | None = None,
     log: IO[bytes] | None = None,
     app: str = "switchboard",
+    nice: int = 0,
 ) -> subprocess.Popen[bytes]:
-    """A Celery worker process; `llm` workers load their model once per child process."""
+    """A Celery worker process; `llm` workers load their model once per child process.
+
+    `nice` lowers the CPU priority of the worker and of the children it forks (nice(1), not
+    a preexec_fn: that is not safe in a process with threads, such as the tests').
+    """
+    niced = ["nice", "-n", str(nice)] if nice else []
     return subprocess.Popen(
         [
+            *niced,
             PYTHON,
             "-m",
             "celery",
@@ -148,10 +164,36 @@ def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | Non
         time.sleep(0.2)
 
 
+def wait_for_demo(
+    procs: list[subprocess.Popen[bytes]], env: dict[str, str], timeout: float
+) -> bool | None:
+    """Show the demo's first indexing and training until done: True once ready, False after
+    `timeout` seconds, None as soon as a platform process exits (nothing would finish it).
+
+    `manage.py wait_for_demo` draws the progress on our own stdout; it runs in its own
+    session, so Ctrl-C reaches us alone and we stop it with the rest.
+    """
+    waiter = subprocess.Popen(
+        [PYTHON, str(ROOT / "manage.py"), "wait_for_demo", f"--timeout={timeout}"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        while waiter.poll() is None:
+            if any(proc.poll() is not None for proc in procs):
+                return None
+            time.sleep(0.5)
+        return waiter.returncode == 0
+    finally:
+        stop([waiter])
+
+
 def main() -> None:
     host = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")
     port = config.env_int("SWITCHBOARD_PORT", 8000, minimum=1, maximum=65535)
     llm_workers = config.env_int("SWITCHBOARD_LLM_WORKERS", 1, minimum=1)
+    ready_timeout = config.env_int("SWITCHBOARD_DEMO_READY_TIMEOUT_S", 600, minimum=0)
     embedded.ensure_services()
     env = child_env()
     manage = [PYTHON, str(ROOT / "manage.py")]
@@ -166,7 +208,9 @@ def main() -> None:
     procs = [
         start_web(host, port, env=env),
         start_worker(LLM_QUEUES, concurrency=llm_workers, name="llm", env=env),
-        start_worker(BACKGROUND_QUEUES, concurrency=1, name="background", env=env),
+        start_worker(
+            BACKGROUND_QUEUES, concurrency=1, name="background", env=env, nice=BACKGROUND_NICE
+        ),
         start_beat(env=env),
     ]
 
@@ -177,13 +221,23 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal)  # also when started in the background (SIG_IGN)
     try:
         wait_http(f"http://{host}:{port}/healthz", proc=procs[0])
-        print(
-            f"\n  Switchboard is running: http://{host}:{port}/"
-            "   (admin: /admin/, Ctrl-C stops it)\n",
-            flush=True,
-        )
-        while all(proc.poll() is None for proc in procs):
-            time.sleep(0.5)
+        # The URL only once the demo answers as seeded (its knowledge and topics ready).
+        ready = wait_for_demo(procs, env, ready_timeout)
+        if ready is False:
+            print(
+                f"\n  warning: the demo's help articles and topics are still not ready after"
+                f" {ready_timeout} s. The background worker goes on with them; until it is"
+                " done the demo's answers may miss them.",
+                flush=True,
+            )
+        if ready is not None:
+            print(
+                f"\n  Switchboard is running: http://{host}:{port}/"
+                "   (admin: /admin/, Ctrl-C stops it)\n",
+                flush=True,
+            )
+            while all(proc.poll() is None for proc in procs):
+                time.sleep(0.5)
         print("a platform process exited; stopping the rest", file=sys.stderr)
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)

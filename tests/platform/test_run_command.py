@@ -20,6 +20,7 @@ import psutil
 import pytest
 from django.conf import settings
 
+from bots.demo.knowledge import ARTICLES
 from tests.conftest import _test_database_url, free_port
 
 pytestmark = pytest.mark.slow
@@ -114,11 +115,17 @@ def test_without_urls_our_code_starts_postgres_and_redis_under_the_data_dir_and_
     assert not _processes_using(tmp_path), "the embedded servers outlived the command"
 
 
-def test_run_command_serves_the_demo_and_ctrl_c_leaves_no_process_behind(
+def test_run_command_serves_the_demo_once_it_is_ready_and_ctrl_c_leaves_no_process_behind(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    env = _bare_env(tmp_path, SWITCHBOARD_PORT=str(port))
+    # A few topics instead of BANKING77's 10k examples: training those alone takes minutes.
+    banking77 = tmp_path / "banking77"
+    banking77.mkdir()
+    (banking77 / "train.csv").write_text(
+        "text,category\nWhere is my card?,card_arrival\nHow do I change my PIN?,change_pin\n"
+    )
+    env = _bare_env(tmp_path, SWITCHBOARD_PORT=str(port), SWITCHBOARD_BANKING77=str(banking77))
     proc = subprocess.Popen(
         [sys.executable, "deploy/run.py"],
         cwd=ROOT,
@@ -141,6 +148,16 @@ def test_run_command_serves_the_demo_and_ctrl_c_leaves_no_process_behind(
             assert proc.poll() is None, "".join(lines)[-3000:]
             assert time.monotonic() < deadline, "".join(lines)[-3000:]
             time.sleep(0.5)
+        # The URL comes once every help article is indexed and the topics trained, after
+        # the progress (plain lines: the output is no terminal).
+        printed = "".join(lines)
+        progress = [line for line in lines if "indexing help articles" in line]
+        assert progress, printed[-3000:]
+        assert (
+            progress[-1].strip().endswith(f"] {len(ARTICLES)}/{len(ARTICLES)} · topics trained")
+        ), printed[-3000:]
+        assert printed.index(progress[-1]) < printed.index("Switchboard is running")
+        assert "warning" not in printed
         with urllib.request.urlopen(url, timeout=30) as response:
             page = response.read().decode()
             assert response.status == 200

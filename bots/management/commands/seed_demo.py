@@ -14,6 +14,8 @@ from bots.models import Bot, WidgetKey
 from bots.topics.demo import BANKING77, banking77_topics, seed_demo_topics
 from desk.demo import seed_demo_desk
 
+DEMO_ORGANIZATION = "demo"  # its slug
+DEMO_BOT = "Acme Bank assistant"
 DEMO_PERSONA = (
     "You are the support assistant of Acme Bank. Answer customers' questions about their "
     "cards, transfers, top-ups and accounts briefly and politely. Never ask for a full card "
@@ -41,11 +43,11 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         org, _ = Organization.objects.get_or_create(
-            slug="demo", defaults={"name": "Acme Bank (demo)"}
+            slug=DEMO_ORGANIZATION, defaults={"name": "Acme Bank (demo)"}
         )
         bot, _ = Bot.objects.get_or_create(
             organization=org,
-            name="Acme Bank assistant",
+            name=DEMO_BOT,
             defaults={
                 "persona": DEMO_PERSONA,
                 "greeting": "Hi! I'm Acme Bank's assistant. How can I help?",

@@ -149,13 +149,3 @@ def test_resolved_and_idle_conversations_are_queued_for_a_summary_once() -> None
 
 def test_a_chat_from_an_earlier_year_is_titled_with_its_year() -> None:
     assert chat_day(datetime(2025, 5, 3, 12, tzinfo=UTC)) == "3 May 2025"
-
-
-def test_background_model_work_waits_while_a_customer_waits_for_a_reply() -> None:
-    bot = make_bot()
-    conversation = visitor_conversation(bot)
-    assert services.replies_waiting() is False
-    question = say(conversation, "Where is my card?")
-    assert services.replies_waiting() is True
-    reply(conversation, question, "It is on its way.")
-    assert services.replies_waiting() is False

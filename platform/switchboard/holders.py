@@ -36,4 +36,15 @@ def holder_is_dead(token: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process not yet reaped still answers kill(0): a container's PID 1 may never
+    reap an orphan. Its state in /proc says it is gone (Linux; elsewhere, alive)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in {"Z", "X"}

@@ -602,14 +602,46 @@ def test_asking_for_a_human_shows_the_queue_the_agent_their_messages_and_a_ratin
     assert (csat.score, csat.comment) == (4, "Quick and kind.")
 
 
-def test_what_we_remember_saves_preferences_downloads_them_and_forgets_everything(
+def signed_in_page(
+    context: BrowserContext, live: LivePlatform, site: HostSite, bot: Bot, key: WidgetKey, user: str
+) -> Page:
+    """A host site's page whose server signed its customer `user` in (the user-hash tag)."""
+    from memory.longterm.identity import user_hash
+    from memory.longterm.models import BotIdentity
+
+    secret = BotIdentity.objects.get_or_create(bot=bot)[0].secret
+    key.allowed_origins = [site.origin]
+    key.save(update_fields=["allowed_origins"])
+    tag = (
+        f'<script src="{live.url}/static/widget/widget.js" data-key="{key.key}" '
+        f'data-user-id="{user}" data-user-hash="{user_hash(secret, user)}"></script>'
+    )
+    page = context.new_page()
+    page.goto(site.add(HOST_PAGE.format(head="", script=tag)))
+    return page
+
+
+def test_what_we_remember_is_for_signed_in_customers_only(
     live_platform: LivePlatform, context: BrowserContext
+) -> None:
+    demo_bot(live_platform)
+    page = context.new_page()
+    page.goto(live_platform.url + "/")
+    page.get_by_role("button", name="Open chat", exact=True).click()
+    page.get_by_role("button", name="What we remember", exact=True).click()
+    expect(page.get_by_text("Sign in on this website to see")).to_be_visible()
+    expect(page.get_by_role("button", name="Download my data")).to_have_count(0)
+    page.get_by_role("button", name="Back to chat").click()
+    expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_focused()
+
+
+def test_what_we_remember_saves_preferences_downloads_them_and_forgets_everything(
+    live_platform: LivePlatform, context: BrowserContext, host_site: HostSite
 ) -> None:
     from memory.longterm.models import Preference
 
-    _bot, key = demo_bot(live_platform)
-    page = context.new_page()
-    page.goto(live_platform.url + "/")
+    bot, key = demo_bot(live_platform)
+    page = signed_in_page(context, live_platform, host_site, bot, key, "cust-ada")
     page.get_by_role("button", name="Open chat", exact=True).click()
     page.get_by_role("button", name="What we remember", exact=True).click()
     expect(page.get_by_role("heading", name="What we remember")).to_be_focused()
@@ -620,9 +652,8 @@ def test_what_we_remember_saves_preferences_downloads_them_and_forgets_everythin
     page.get_by_role("combobox", name="Answer style").select_option("brief")
     page.get_by_role("button", name="Save preferences").click()
     expect(page.get_by_text("Preferences saved.")).to_be_visible()
-    visitor = page.evaluate(f"localStorage.getItem('switchboard:{key.key}:visitor')")
     stored = dict(
-        Preference.objects.filter(contact__visitor_id=visitor).values_list("name", "value")
+        Preference.objects.filter(contact__external_id="cust-ada").values_list("name", "value")
     )
     assert stored == {"name": "Ada", "tone": "brief"}
     expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("Ada")
@@ -635,7 +666,7 @@ def test_what_we_remember_saves_preferences_downloads_them_and_forgets_everythin
     page.get_by_role("button", name="Forget everything", exact=True).click()
     page.get_by_role("button", name="Yes, forget everything").click()
     expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("")
-    assert not Preference.objects.filter(contact__visitor_id=visitor).exists()
+    assert not Preference.objects.filter(contact__external_id="cust-ada").exists()
     page.get_by_role("button", name="Back to chat").click()
     expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_focused()
 
@@ -828,19 +859,16 @@ def test_a_lost_ack_leaves_one_message_on_screen_and_in_the_db_with_a_faked_loss
 
 
 def test_what_we_remember_lists_remembered_facts_and_forgets_one_at_a_time(
-    live_platform: LivePlatform, context: BrowserContext
+    live_platform: LivePlatform, context: BrowserContext, host_site: HostSite
 ) -> None:
     from memory.longterm.models import MemoryItem, Origin
-    from memory.longterm.services import remember_fact
+    from memory.longterm.services import identify_visitor, remember_fact
 
     bot, key = demo_bot(live_platform)
-    visitor = new_visitor_id()
-    contact = open_conversation(bot, visitor).contact
+    contact = identify_visitor(bot.organization_id, new_visitor_id(), "cust-lisbon")
     city = remember_fact(contact, "city", "Lisbon", origin=Origin.EXPLICIT)
     employer = remember_fact(contact, "employer", "Acme Tiles", origin=Origin.EXPLICIT)
-    context.add_init_script(f"localStorage.setItem('switchboard:{key.key}:visitor', '{visitor}')")
-    page = context.new_page()
-    page.goto(live_platform.url + "/")
+    page = signed_in_page(context, live_platform, host_site, bot, key, "cust-lisbon")
     page.get_by_role("button", name="Open chat", exact=True).click()
     page.get_by_role("button", name="What we remember", exact=True).click()
     expect(page.get_by_text(city.text, exact=True)).to_be_visible()

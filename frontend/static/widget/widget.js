@@ -555,6 +555,15 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
       applyUnsupported();
       return;
     }
+    if (frame.code === "identity_required" && !memoryView.hidden) {
+      // Stored memory is shown only to a customer the host site has signed in.
+      memoryView.replaceChildren(
+        h("h3", { id: "sb-mem", tabindex: "-1" }, "What we remember"),
+        h("p", null, "Sign in on this website to see, download or delete what we remember."),
+        h("button", { class: "secondary", type: "button", onclick: closeMemory }, "Back to chat"),
+      );
+      return;
+    }
     if (frame.client_id && state.pending.has(frame.client_id)) {
       const item = state.pending.get(frame.client_id);
       state.pending.delete(frame.client_id);

@@ -44,10 +44,6 @@ def _page(
     return response
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def _agent(request: HttpRequest) -> User:
     """The logged-in member; a user in no organization sees nothing (404)."""
     user = request.user
@@ -64,20 +60,18 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         username = request.POST.get("username", "")[:150]
         password = request.POST.get("password", "")
-        ip = _client_ip(request)
-        if lockout.is_locked(username, ip):
-            error = "Too many failed attempts. Try again in 15 minutes."
+        # Counted and refused by django-axes (settings.AXES_*): a locked-out username or
+        # address gets None here, whatever the password, and axes' middleware answers 429.
+        user = authenticate(request, username=username, password=password)
+        if getattr(request, "axes_locked_out", False):
+            error = lockout.locked_out_message()
             status = 429
+        elif user is None:
+            error = "Wrong username or password."
+            status = 401
         else:
-            user = authenticate(request, username=username, password=password)
-            if user is None:
-                lockout.record_failure(username, ip)
-                error = "Wrong username or password."
-                status = 401
-            else:
-                lockout.clear_failures(username, ip)
-                login(request, user)
-                return redirect("desk:queue")
+            login(request, user)
+            return redirect("desk:queue")
     return _page(request, "console/login.html", {"error": error}, status=status)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "api",
     "frontend",
     "ninja",  # the API docs page renders from its bundled (non-CDN) static files
+    "axes",  # login lockout (docs/security.md)
 ]
 
 MIDDLEWARE = [
@@ -66,7 +68,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a refused (locked-out) login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Brute force on /admin/login/ and /console/login/ (django-axes): LOGIN_FAILURE_LIMIT failed
+# logins for one username (from anywhere) or from one address (for any username) lock that
+# username or address out for LOGIN_COOLOFF_MINUTES, even with the right password. Attempts
+# are rows in Postgres; each lockout is logged (desk.signals). The address is REMOTE_ADDR:
+# never a client-supplied header.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = config.env_int("SWITCHBOARD_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=config.env_int("SWITCHBOARD_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "desk.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "desk.lockout.locked_out_response"
 
 ROOT_URLCONF = "switchboard.urls"
 ASGI_APPLICATION = "switchboard.asgi.application"

@@ -20,28 +20,11 @@ from desk.models import AuditEvent, CannedResponse
 LOGIN_URL = "/console/login/"
 
 
-def console_csp(request: HttpRequest) -> str:
-    ws = ("wss://" if request.is_secure() else "ws://") + request.get_host()
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self'",
-            f"connect-src 'self' {ws}",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
-
-
 def _page(
     request: HttpRequest, template: str, context: dict[str, object], status: int = 200
 ) -> HttpResponse:
-    response = render(request, template, context, status=status)
-    response["Content-Security-Policy"] = console_csp(request)
-    return response
+    # The Content-Security-Policy comes from django-csp (settings.CONTENT_SECURITY_POLICY).
+    return render(request, template, context, status=status)
 
 
 def _agent(request: HttpRequest) -> User:

@@ -8,22 +8,25 @@ from pathlib import Path
 
 import django_stubs_ext
 
-from . import config, embedded
+from . import config, embedded, security
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] etc. be subscripted at run time
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 DEBUG = config.env_bool("SWITCHBOARD_DEBUG", False)
-SECRET_KEY = config.env_str("SWITCHBOARD_SECRET_KEY") or (
-    "insecure-dev-key-set-SWITCHBOARD_SECRET_KEY-in-production"
-    if DEBUG or not config.env_bool("SWITCHBOARD_REQUIRE_SECRET", False)
-    else ""
-)
+# Demo mode: `make run` seeds the demo organization with its public console logins (and says
+# so loudly). Off by default: a server started any other way has no known password.
+DEMO = config.env_bool("SWITCHBOARD_DEMO", False)
+# Never a known key: SWITCHBOARD_SECRET_KEY, else one generated into the data dir on first
+# start (git-ignored) and kept; SWITCHBOARD_REQUIRE_SECRET refuses to start without the former.
+SECRET_KEY = config.env_str("SWITCHBOARD_SECRET_KEY")
 if not SECRET_KEY:
-    raise config.ConfigError(
-        "SWITCHBOARD_SECRET_KEY", "must be set when SWITCHBOARD_REQUIRE_SECRET is on"
-    )
+    if config.env_bool("SWITCHBOARD_REQUIRE_SECRET", False):
+        raise config.ConfigError(
+            "SWITCHBOARD_SECRET_KEY", "must be set when SWITCHBOARD_REQUIRE_SECRET is on"
+        )
+    SECRET_KEY = security.stored_secret_key(embedded.data_dir())
 ALLOWED_HOSTS = config.env_list("SWITCHBOARD_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = config.env_list("SWITCHBOARD_CSRF_TRUSTED_ORIGINS", [])
 
@@ -57,10 +60,12 @@ INSTALLED_APPS = [
     "frontend",
     "ninja",  # the API docs page renders from its bundled (non-CDN) static files
     "axes",  # login lockout (docs/security.md)
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "switchboard.security.SocketAwareCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,6 +94,41 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "desk.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "desk.lockout.locked_out_response"
+
+# Served over https (behind a TLS-terminating proxy that sets X-Forwarded-Proto): secure
+# cookies, HSTS, plain http redirected. The proxy must overwrite X-Forwarded-Proto.
+HTTPS = config.env_bool("SWITCHBOARD_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the supervisor's and probes' plain-http check
+    SECURE_HSTS_SECONDS = config.env_int("SWITCHBOARD_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = config.env_bool("SWITCHBOARD_HSTS_SUBDOMAINS", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# One Content-Security-Policy on every page (django-csp; the socket origin is added per
+# request by switchboard.security). No inline script or style anywhere: the widget styles
+# its shadow root through CSSOM, which style-src does not govern (docs/widget.md).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "switchboard.urls"
 ASGI_APPLICATION = "switchboard.asgi.application"

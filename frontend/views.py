@@ -13,7 +13,7 @@ from bots.models import WidgetKey
 DEMO_ORG_SLUG = "demo"
 
 
-@csp_replace({"form-action": [NONE]})  # type: ignore[untyped-decorator]
+@csp_replace({"form-action": [NONE]})
 def demo(request: HttpRequest) -> HttpResponse:
     """A stand-in for a customer's website, with the widget embedded by one script tag.
 

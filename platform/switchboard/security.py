@@ -38,7 +38,7 @@ def stored_secret_key(data_dir: Path) -> str:
     return key
 
 
-class SocketAwareCSPMiddleware(CSPMiddleware):  # type: ignore[misc]
+class SocketAwareCSPMiddleware(CSPMiddleware):
     """django-csp, with this host's own websocket origin added to `connect-src`.
 
     Older browsers do not count ws(s):// of the same host as 'self'; the widget and the

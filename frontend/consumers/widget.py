@@ -26,6 +26,8 @@ from switchboard.realtime import conversation_group
 
 from . import limits
 from .frames import (
+    FRAME_TYPES,
+    Frame,
     FrameError,
     HandoffRequest,
     MemoryFrame,
@@ -56,20 +58,57 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 @database_sync_to_async  # type: ignore[untyped-decorator]
-def _authorize(
-    key: str, origin: str | None, visitor_id: str, claim: IdentityClaim | None = None
-) -> Conversation | None:
+def _widget_key(key: str, origin: str | None) -> WidgetKey | None:
+    """The live key, if the page's origin may use it (a read: nothing is written yet)."""
     widget_key = WidgetKey.objects.select_related("bot").filter(key=key, revoked=False).first()
     if widget_key is None or not widget_key.allows_origin(origin):
         return None
+    return widget_key
+
+
+@database_sync_to_async  # type: ignore[untyped-decorator]
+def _authorize(
+    widget_key: WidgetKey, visitor_id: str, claim: IdentityClaim | None = None
+) -> Conversation:
     if claim is not None:  # raises IdentityRejected unless signed with the bot's secret
         return open_verified_conversation(widget_key.bot, visitor_id, claim)
     return open_conversation(widget_key.bot, visitor_id)
 
 
+@database_sync_to_async  # type: ignore[untyped-decorator]
+def _has_open_conversation(widget_key: WidgetKey, visitor_id: str) -> bool:
+    return (
+        Conversation.objects.filter(
+            bot=widget_key.bot,
+            contact__organization_id=widget_key.bot.organization_id,
+            contact__visitor_id=visitor_id,
+        )
+        .exclude(status=Conversation.Status.RESOLVED)
+        .exists()
+    )
+
+
+def _client_address(scope: dict[str, Any]) -> str:
+    """The peer's address (behind a proxy: the one uvicorn's --proxy-headers trusts)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def _identity_claim(query: dict[str, list[str]]) -> IdentityClaim | None:
     fields = {name: (query.get(name) or [""])[0] for name in ("user_id", "user_hash", "token")}
     return IdentityClaim(**fields) if any(fields.values()) else None
+
+
+def _rate_limited(refusal: limits.Refusal, client_id: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "error",
+        "code": "rate_limited",
+        "detail": f"slow down: too many {refusal.what} from this {refusal.per}; "
+        f"try again in {max(1, round(refusal.verdict.retry_after_s))} s",
+    }
+    if client_id:
+        frame["client_id"] = client_id
+    return frame
 
 
 class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -81,17 +120,38 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         key = (query.get("key") or [""])[0]
         visitor_id = (query.get("visitor") or [""])[0]
         origin = _header(self.scope, b"origin")
-        conversation = None
+        self.ip = _client_address(self.scope)
+        self.seq = 0
+        widget_key = None
         if key and VISITOR_ID.match(visitor_id):
-            try:
-                conversation = await _authorize(key, origin, visitor_id, _identity_claim(query))
-            except IdentityRejected:
-                # Accepted only to say why: the widget can drop the claim and go anonymous.
-                await self.accept()
-                await self.close(code=CLOSE_UNVERIFIED)
-                return
-        if conversation is None:
+            widget_key = await _widget_key(key, origin)
+        if widget_key is None:
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets a 403
+            return
+        # Before anything is written: a flood of connects from one address, or at one
+        # organization, is turned away here.
+        refusal = await limits.admit_connect(widget_key.bot.organization_id, self.ip)
+        if refusal is not None:
+            await self.accept()  # accepted only to say why, then closed
+            await self._send(_rate_limited(refusal))
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        claim = _identity_claim(query)
+        if claim is None and not await _has_open_conversation(widget_key, visitor_id):
+            # This connect would start a conversation (and a conversation.created webhook):
+            # fresh visitor ids from one address, or at one organization, are bounded too.
+            refusal = await limits.admit_new_conversation(widget_key.bot.organization_id, self.ip)
+        if refusal is not None:
+            await self.accept()
+            await self._send(_rate_limited(refusal))
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        try:
+            conversation = await _authorize(widget_key, visitor_id, claim)
+        except IdentityRejected:
+            # Accepted only to say why: the widget can drop the claim and go anonymous.
+            await self.accept()
+            await self.close(code=CLOSE_UNVERIFIED)
             return
         self.conversation = conversation
         self.visitor_id = visitor_id
@@ -165,8 +225,24 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if len(raw.encode("utf-8")) > settings.WIDGET_MAX_FRAME_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
+        frame: Frame | None = None
+        malformed: FrameError | None = None
         try:
             frame = parse_frame(raw)
+        except FrameError as error:
+            malformed = error
+        refusal = await limits.admit_frame(
+            self.conversation.organization_id, self.ip, FRAME_TYPES.get(type(frame))
+        )
+        if refusal is not None and not (
+            isinstance(frame, SendMessage) and await self._already_stored(frame.client_id)
+        ):
+            client_id = frame.client_id if isinstance(frame, SendMessage) else None
+            await self._send(_rate_limited(refusal, client_id))
+            return
+        try:
+            if malformed is not None:
+                raise malformed
             if isinstance(frame, SendMessage):
                 await self.on_message(frame)
             elif isinstance(frame, SendFeedback):

@@ -268,6 +268,35 @@ WIDGET_MAX_MESSAGE_CHARS = config.env_int("SWITCHBOARD_MAX_MESSAGE_CHARS", 4000,
 WIDGET_RATE_MESSAGES = config.env_int("SWITCHBOARD_RATE_MESSAGES", 10, minimum=1)
 WIDGET_RATE_WINDOW_S = config.env_int("SWITCHBOARD_RATE_WINDOW_S", 30, minimum=1)
 WIDGET_MAX_SOCKETS_PER_VISITOR = config.env_int("SWITCHBOARD_MAX_SOCKETS_PER_VISITOR", 5, minimum=1)
+# Floods on the widget socket, per client address and per organization (token buckets in
+# Redis, frontend/consumers/limits.py): name -> (capacity, window in seconds). Each is
+# SWITCHBOARD_RATE_<NAME> as "capacity/seconds", e.g. SWITCHBOARD_RATE_CONNECTS_PER_IP=60/60.
+_WIDGET_RATE_DEFAULTS = {
+    "connects_per_ip": (60, 60),
+    "connects_per_org": (3000, 60),
+    "conversations_per_ip": (30, 3600),
+    "conversations_per_org": (5000, 3600),
+    "frames_per_ip": (240, 60),
+    "frames_per_org": (12000, 60),
+    "messages_per_ip": (60, 60),
+    "messages_per_org": (3000, 60),
+    "resumes_per_ip": (60, 60),
+    "resumes_per_org": (3000, 60),
+    "typing_per_ip": (120, 60),
+    "typing_per_org": (6000, 60),
+    "feedback_per_ip": (30, 60),
+    "feedback_per_org": (1500, 60),
+    "handoffs_per_ip": (10, 60),
+    "handoffs_per_org": (600, 60),
+    "offline_messages_per_ip": (5, 600),
+    "offline_messages_per_org": (300, 600),
+    "memory_per_ip": (20, 60),
+    "memory_per_org": (1000, 60),
+}
+WIDGET_RATES = {
+    name: config.env_rate(f"SWITCHBOARD_RATE_{name.upper()}", default)
+    for name, default in _WIDGET_RATE_DEFAULTS.items()
+}
 
 # Read here too (used by deploy/run.py) so a bad value stops every process at start-up.
 SERVER_HOST = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")

@@ -14,6 +14,7 @@ from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from api.models import WebhookDelivery, WebhookEndpoint
 from desk.models import OfflineMessage
 from memory.models import Contact, Conversation
 from switchboard import supervisor
@@ -106,7 +107,6 @@ def _flood(client: WidgetClient, frame: dict[str, Any], times: int) -> list[dict
 def test_every_frame_type_is_limited_and_the_socket_stays_open(limited_ws: str) -> None:
     key = make_widget_key(make_bot(max_tokens=1))
     client = WidgetClient(limited_ws, key.key, visitor())
-    conversation_id = client.hello["conversation_id"]
 
     cases: list[tuple[dict[str, Any], int]] = [
         ({"type": "resume", "last_seq": 0}, 3),
@@ -124,7 +124,7 @@ def test_every_frame_type_is_limited_and_the_socket_stays_open(limited_ws: str) 
     # memory.list shares memory.export's bucket (spent above).
     assert [e["code"] for e in _flood(client, {"type": "memory.list"}, 1)] == ["rate_limited"]
     # A refused offline message stored nothing: one row, from the one allowed.
-    assert OfflineMessage.objects.filter(conversation_id=conversation_id).count() == 1
+    assert OfflineMessage.objects.filter(conversation_id=client.conversation_id).count() == 1
 
     # Every frame counts, malformed ones included, until the address's frame budget is spent.
     answers = []
@@ -139,7 +139,8 @@ def test_every_frame_type_is_limited_and_the_socket_stays_open(limited_ws: str) 
 
 
 def test_new_conversations_are_limited_per_address(live_platform: LivePlatform) -> None:
-    """Fresh visitor ids each start a conversation: bounded per address, unlike resumes."""
+    """First messages of fresh visitor ids each start a conversation: bounded per address;
+    a returning visitor's messages are not."""
     _forget_address_counters()
     env = {**live_platform.env, "SWITCHBOARD_RATE_CONVERSATIONS_PER_IP": "2/600"}
     port = free_port()
@@ -148,16 +149,62 @@ def test_new_conversations_are_limited_per_address(live_platform: LivePlatform) 
         try:
             supervisor.wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
             ws_url = f"ws://127.0.0.1:{port}"
-            key = make_widget_key(make_bot())
-            returning = visitor()
-            tabs = [WidgetClient(ws_url, key.key, v) for v in (returning, visitor())]
+            key = make_widget_key(make_bot(max_tokens=1))
+            tabs = [WidgetClient(ws_url, key.key, visitor()) for _ in range(3)]
+            for n, tab in enumerate(tabs[:2]):
+                tab.send({"type": "message", "client_id": f"first-{n}", "text": "hello"})
+                assert tab.recv_until(lambda f: f["type"] in ("ack", "error"))[-1]["type"] == "ack"
             contacts = Contact.objects.count()
-            assert _refused_connect(ws_url, key.key)["code"] == "rate_limited"
+            tabs[2].send({"type": "message", "client_id": "third", "text": "hello"})
+            refused = tabs[2].recv_until(lambda f: f["type"] in ("ack", "error"))[-1]
+            assert (refused["code"], refused["client_id"]) == ("rate_limited", "third")
             assert Contact.objects.count() == contacts, "nothing written for a refused visitor"
-            # A visitor with an open conversation comes back without a new one.
-            tabs.append(WidgetClient(ws_url, key.key, returning))
+            # A visitor whose conversation is open goes on talking.
+            tabs[0].send({"type": "message", "client_id": "again", "text": "still there?"})
+            assert tabs[0].recv_until(lambda f: f["type"] in ("ack", "error"))[-1]["type"] == "ack"
             for tab in tabs:
                 tab.close()
         finally:
             supervisor.stop([proc])
             _forget_address_counters()
+
+
+def test_a_visitor_who_only_connects_stores_nothing_and_fires_no_webhook(
+    live_platform: LivePlatform,
+) -> None:
+    """Contacts and conversations start with the customer's first message, so a page view
+    (or a flood of connects) makes no conversation.created webhook."""
+    bot = make_bot(max_tokens=1)
+    key = make_widget_key(bot)
+    WebhookEndpoint.objects.create(
+        organization=bot.organization, url="https://hooks.example/in",
+        events=["conversation.created"],
+    )  # fmt: skip
+    client = WidgetClient(live_platform.ws_url, key.key, visitor())
+    assert client.hello["conversation_id"] is None and client.hello["seq"] == 0
+    assert client.resume(0)[-1] == {"type": "resumed", "seq": 0}
+    for frame in (
+        {"type": "typing", "on": True},
+        {"type": "memory.list"},
+        {"type": "memory.export"},
+        {"type": "feedback", "message_id": 1, "rating": "helpful"},
+        {"type": "csat", "score": 5},
+    ):
+        client.send(frame)
+    client.send({"type": "ping"})
+    client.recv_until(lambda f: f["type"] == "pong")
+    assert not Contact.objects.filter(organization=bot.organization).exists()
+    assert not Conversation.objects.filter(bot=bot).exists()
+    assert not WebhookDelivery.objects.filter(endpoint__organization=bot.organization).exists()
+
+    client.send({"type": "message", "client_id": "first", "text": "Hello?"})
+    client.recv_until(lambda f: f["type"] == "ack")
+    conversation = Conversation.objects.get(bot=bot)
+    assert conversation.pk == client.conversation_id
+    deliveries = WebhookDelivery.objects.filter(endpoint__organization=bot.organization)
+    assert [d.event for d in deliveries] == ["conversation.created"]
+    client.close()
+    # Back later: the same conversation, named at once.
+    again = WidgetClient(live_platform.ws_url, key.key, client.visitor)
+    assert again.hello["conversation_id"] == conversation.pk
+    again.close()

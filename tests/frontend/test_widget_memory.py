@@ -21,6 +21,7 @@ from memory.longterm.models import BotIdentity, ConversationSummary, MemoryItem,
 from memory.longterm.services import remember_fact
 from memory.longterm.tasks import summarise_conversation
 from memory.models import Contact, Conversation, Message
+from memory.services import open_conversation
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.widget_client import WidgetClient, is_final_reply
 
@@ -61,7 +62,8 @@ def test_a_signed_user_joins_their_anonymous_chat_and_an_unsigned_claim_is_refus
     anonymous.resume(0)
     anonymous.send({"type": "message", "client_id": "a1", "text": "Where is my card?"})
     anonymous.recv_until(lambda f: f["type"] == "ack")
-    conversation_id = anonymous.hello["conversation_id"]
+    assert anonymous.hello["conversation_id"] is None, "connecting started nothing"
+    conversation_id = anonymous.conversation_id
     anonymous.close()
 
     # Wrong, another user's, missing, expired or foreign-secret signatures: refused (4401),
@@ -96,7 +98,7 @@ def test_a_signed_user_joins_their_anonymous_chat_and_an_unsigned_claim_is_refus
 
     # The same browser without a signature (logged out) sees none of it.
     logged_out = WidgetClient(live_platform.ws_url, key, visitor)
-    assert logged_out.hello["conversation_id"] != conversation_id
+    assert logged_out.hello["conversation_id"] is None  # none of theirs, and none started
     assert memory_frame(logged_out, {"type": "memory.list"})["items"] == []
     logged_out.close()
 
@@ -121,12 +123,11 @@ def test_what_we_remember_lists_sets_deletes_exports_and_erases_over_the_socket(
 ) -> None:
     bot = make_bot()
     key = make_widget_key(bot).key
-    client = WidgetClient(live_platform.ws_url, key, new_visitor_id())
+    # Contacts that have talked before (a socket alone stores nothing).
+    contact = open_conversation(bot, new_visitor_id()).contact
+    other = open_conversation(bot, new_visitor_id()).contact
+    client = WidgetClient(live_platform.ws_url, key, contact.visitor_id)
     client.resume(0)
-    contact = Conversation.objects.get(pk=client.hello["conversation_id"]).contact
-    other = Conversation.objects.get(
-        pk=WidgetClient(live_platform.ws_url, key, new_visitor_id()).hello["conversation_id"]
-    ).contact
     theirs = remember_fact(other, "plan", "Metal", origin=Origin.RULE)
 
     shown = memory_frame(client, {"type": "preferences.set", "language": "fr", "tone": "brief"})
@@ -203,7 +204,7 @@ def test_a_reply_that_draws_on_a_past_chat_cites_it_by_date(live_platform: LiveP
     )
     client.recv_until(is_final_reply, timeout=180)
     client.close()
-    past = Conversation.objects.get(pk=client.hello["conversation_id"])
+    past = Conversation.objects.get(pk=client.conversation_id)
     Conversation.objects.filter(pk=past.pk).update(status=Conversation.Status.RESOLVED)
     summarise_conversation.delay(past.pk)  # what the beat sweep queues for an ended chat
     summary = wait_for(lambda: ConversationSummary.objects.filter(conversation=past).first())

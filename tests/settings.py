@@ -33,6 +33,8 @@ for _name in (
     "HANDOFFS", "OFFLINE_MESSAGES", "MEMORY",
 ):  # fmt: skip
     os.environ.setdefault(f"SWITCHBOARD_RATE_{_name}_PER_IP", "1000000/60")
+os.environ.setdefault("SWITCHBOARD_LOGIN_POST_RATE", "100000/m")
+os.environ.setdefault("SWITCHBOARD_API_AUTH_FAILURE_RATE", "100000/m")
 
 from switchboard.settings import *  # noqa: E402,F403
 from switchboard.settings import DATABASES  # noqa: E402

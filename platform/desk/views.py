@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.access import ADMIN_ROLES, NotFound, org_ids_for_user, orgs_for_user
 from desk import lockout, selectors
 from desk.models import AuditEvent, CannedResponse
+from switchboard.throttle import limit_login_posts
 
 LOGIN_URL = "/console/login/"
 
@@ -37,6 +38,7 @@ def _agent(request: HttpRequest) -> User:
 
 
 @require_http_methods(["GET", "POST"])
+@limit_login_posts
 def login_view(request: HttpRequest) -> HttpResponse:
     error = ""
     status = 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "ninja",  # the API docs page renders from its bundled (non-CDN) static files
     "axes",  # login lockout (docs/security.md)
     "csp",
+    "django_ratelimit",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +96,27 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "desk.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "desk.lockout.locked_out_response"
+# Per-address rates on public HTTP endpoints (django-ratelimit, switchboard.throttle), as
+# "N/s|m|h": login form posts (console and admin) whatever their outcome, and API calls with
+# a wrong key (then 429 for that address, right key or not, until the window passes).
+LOGIN_POST_RATE = config.env_str("SWITCHBOARD_LOGIN_POST_RATE", "30/m")
+API_AUTH_FAILURE_RATE = config.env_str("SWITCHBOARD_API_AUTH_FAILURE_RATE", "20/m")
+for _name, _rate in (
+    ("SWITCHBOARD_LOGIN_POST_RATE", LOGIN_POST_RATE),
+    ("SWITCHBOARD_API_AUTH_FAILURE_RATE", API_AUTH_FAILURE_RATE),
+):
+    if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", _rate):
+        raise config.ConfigError(_name, f"must be like 30/m (per s, m, h or d), not {_rate!r}")
+RATELIMIT_USE_CACHE = "default"
+# The cache every process shares (rate-limit counters): the same Redis, its own key prefix.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "sb:cache",
+        "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
+    }
+}
 
 # Served over https (behind a TLS-terminating proxy that sets X-Forwarded-Proto): secure
 # cookies, HSTS, plain http redirected. The proxy must overwrite X-Forwarded-Proto.

@@ -390,10 +390,17 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self._send({"type": "offline_message.saved"})
 
     async def on_resume(self, frame: Resume) -> None:
-        if self.conversation is None:
-            await self._send({"type": "resumed", "seq": 0})  # nothing said yet
-            return
-        conversation_id = self.conversation.pk
+        joined = self.conversation
+        if joined is None:
+            # Another tab of this visitor may have started the conversation since `hello`.
+            joined = await database_sync_to_async(find_open_conversation)(
+                self.bot, self.contact_visitor_id
+            )
+            if joined is None:
+                await self._send({"type": "resumed", "seq": 0})  # nothing said yet
+                return
+            await self._join(joined)
+        conversation_id = joined.pk
 
         def snapshot() -> tuple[list[Message], dict[int, str], int]:
             conversation = Conversation.objects.get(pk=conversation_id)

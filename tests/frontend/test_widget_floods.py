@@ -181,6 +181,7 @@ def test_a_visitor_who_only_connects_stores_nothing_and_fires_no_webhook(
         events=["conversation.created"],
     )  # fmt: skip
     client = WidgetClient(live_platform.ws_url, key.key, visitor())
+    other_tab = WidgetClient(live_platform.ws_url, key.key, client.visitor)
     assert client.hello["conversation_id"] is None and client.hello["seq"] == 0
     assert client.resume(0)[-1] == {"type": "resumed", "seq": 0}
     for frame in (
@@ -203,6 +204,10 @@ def test_a_visitor_who_only_connects_stores_nothing_and_fires_no_webhook(
     assert conversation.pk == client.conversation_id
     deliveries = WebhookDelivery.objects.filter(endpoint__organization=bot.organization)
     assert [d.event for d in deliveries] == ["conversation.created"]
+    # A tab opened before the first message finds the conversation when it resumes.
+    resumed = other_tab.resume(0)
+    assert [f["message"]["client_id"] for f in resumed if f["type"] == "message"][:1] == ["first"]
+    other_tab.close()
     client.close()
     # Back later: the same conversation, named at once.
     again = WidgetClient(live_platform.ws_url, key.key, client.visitor)

@@ -108,6 +108,9 @@ for _name, _rate in (
     if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", _rate):
         raise config.ConfigError(_name, f"must be like 30/m (per s, m, h or d), not {_rate!r}")
 RATELIMIT_USE_CACHE = "default"
+# django-ratelimit lists only django-redis as supported; Django's own RedisCache does what it
+# needs (an atomic INCR on the shared Redis), so its "not officially supported" is silenced.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 # The cache every process shares (rate-limit counters): the same Redis, its own key prefix.
 CACHES = {
     "default": {

@@ -15,8 +15,8 @@ install-dev:  ## create .venv with runtime and test dependencies
 browser:  ## install Debian's chromium for the browser tests (needs root and apt)
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
-run: install  ## run the platform on embedded Postgres + Redis; prints the URL; Ctrl-C stops all
-	@$(PY) deploy/run.py
+run: install  ## run the demo (demo mode: public console logins) on embedded Postgres + Redis; Ctrl-C stops all
+	@SWITCHBOARD_DEMO=$${SWITCHBOARD_DEMO:-true} $(PY) deploy/run.py
 
 lint: install-dev  ## ruff, mypy and the migrations check
 	@$(PY) -m ruff check .

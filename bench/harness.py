@@ -54,6 +54,10 @@ def prepare_services() -> dict[str, str]:
     # dropped database) and channel-layer state behind; start from nothing.
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushall()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "switchboard.settings")
+    # Every simulated customer connects from this one address: the per-address flood limits
+    # would measure themselves, not the platform (the per-organization ones stay).
+    for name in ("CONNECTS", "CONVERSATIONS", "FRAMES", "MESSAGES", "RESUMES", "TYPING"):
+        os.environ.setdefault(f"SWITCHBOARD_RATE_{name}_PER_IP", "1000000/60")
     env = supervisor.child_env()
     subprocess.run(
         [supervisor.PYTHON, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
-from switchboard.admin_scope import OrganizationScopedAdmin
+from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 from .models import Bot, WidgetKey
 
 
-class WidgetKeyInline(admin.TabularInline[WidgetKey, Bot]):
+class WidgetKeyInline(ScopedChoices, admin.TabularInline[WidgetKey, Bot]):
     model = WidgetKey
     extra = 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from csp.constants import NONE
+from csp.decorators import csp_replace
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -11,30 +13,13 @@ from bots.models import WidgetKey
 DEMO_ORG_SLUG = "demo"
 
 
-def demo_csp(request: HttpRequest) -> str:
-    """A strict policy: the page and the widget load only from this origin; no inline code.
-
-    The widget styles its shadow root with a constructable stylesheet (CSSOM), which
-    `style-src` does not govern, so it needs no 'unsafe-inline'.
-    """
-    ws = ("wss://" if request.is_secure() else "ws://") + request.get_host()
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self'",
-            f"connect-src 'self' {ws}",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-            "object-src 'none'",
-        ]
-    )
-
-
+@csp_replace({"form-action": [NONE]})
 def demo(request: HttpRequest) -> HttpResponse:
-    """A stand-in for a customer's website, with the widget embedded by one script tag."""
+    """A stand-in for a customer's website, with the widget embedded by one script tag.
+
+    Served under the site-wide CSP (settings.CONTENT_SECURITY_POLICY), which the widget
+    needs nothing beyond: no inline code, styles through CSSOM (docs/widget.md).
+    """
     origin = f"{request.scheme}://{request.get_host()}"
     key = (
         WidgetKey.objects.filter(bot__organization__slug=DEMO_ORG_SLUG, revoked=False)
@@ -50,7 +35,6 @@ def demo(request: HttpRequest) -> HttpResponse:
             "allowed": bool(key and key.allows_origin(origin)),
         },
     )
-    response["Content-Security-Policy"] = demo_csp(request)
     return response
 
 

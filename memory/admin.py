@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from switchboard.admin_scope import OrganizationScopedAdmin
+from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 from .models import Contact, Conversation, Feedback, Message
 
@@ -10,7 +10,7 @@ class ContactAdmin(OrganizationScopedAdmin[Contact]):
     list_display = ("visitor_id", "organization", "created_at", "last_seen_at")
 
 
-class MessageInline(admin.TabularInline[Message, Conversation]):
+class MessageInline(ScopedChoices, admin.TabularInline[Message, Conversation]):
     model = Message
     extra = 0
     fields = ("seq", "role", "status", "text", "model_name", "ttft_ms", "total_ms")

@@ -15,8 +15,24 @@ class NotFound(Exception):
     """The object does not exist for this caller (foreign and missing look the same)."""
 
 
+def find_open_conversation(bot: Bot, visitor_id: str) -> Conversation | None:
+    """The visitor's current (unresolved) conversation with this bot, if any; writes nothing."""
+    return (
+        Conversation.objects.filter(
+            bot=bot, contact__organization_id=bot.organization_id, contact__visitor_id=visitor_id
+        )
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def open_conversation(bot: Bot, visitor_id: str) -> Conversation:
-    """The visitor's current conversation with this bot, created on first contact."""
+    """The visitor's current conversation with this bot, created (with the contact) if none.
+
+    The widget socket calls this on the customer's first message, not on connect, so
+    `conversation.created` fires only for real conversations (find_open_conversation reads).
+    """
     contact, _ = Contact.objects.get_or_create(
         organization_id=bot.organization_id, visitor_id=visitor_id
     )

@@ -25,6 +25,17 @@ def _free_port() -> int:
 # tests serve pages to ingest by URL (workers inherit it through the environment).
 os.environ.setdefault("SWITCHBOARD_FETCH_ALLOW_HOSTS", f"127.0.0.1:{_free_port()}")
 
+# Every test client connects from 127.0.0.1, so the per-address flood limits of the widget
+# socket would add up across the whole run: lifted here (the live platform inherits them).
+# tests/frontend/test_widget_floods.py starts its own web process with small limits.
+for _name in (
+    "CONNECTS", "CONVERSATIONS", "FRAMES", "MESSAGES", "RESUMES", "TYPING", "FEEDBACK",
+    "HANDOFFS", "OFFLINE_MESSAGES", "MEMORY",
+):  # fmt: skip
+    os.environ.setdefault(f"SWITCHBOARD_RATE_{_name}_PER_IP", "1000000/60")
+os.environ.setdefault("SWITCHBOARD_LOGIN_POST_RATE", "100000/m")
+os.environ.setdefault("SWITCHBOARD_API_AUTH_FAILURE_RATE", "100000/m")
+
 from switchboard.settings import *  # noqa: E402,F403
 from switchboard.settings import DATABASES  # noqa: E402
 

@@ -25,9 +25,35 @@ class WidgetClient:
             origin=origin,
             open_timeout=10,  # type: ignore[arg-type]
         )
+        self.key, self.visitor = key, visitor
         self.frames: list[dict[str, Any]] = []
         self.hello = self.recv()
         assert self.hello["type"] == "hello", self.hello
+
+    @property
+    def conversation_id(self) -> int:
+        """The socket's conversation: the one `hello` named, else the one the customer's first
+        message (or request for a human, or offline message) started. Reads the database."""
+        if self.hello["conversation_id"] is not None:
+            return int(self.hello["conversation_id"])
+        from memory.models import Conversation, Message
+
+        for frame in reversed(self.frames):
+            if frame["type"] == "ack":
+                return Message.objects.get(pk=frame["message"]["id"]).conversation_id
+        deadline = time.monotonic() + 10  # a frame just sent may still be on its way
+        while True:
+            started = (
+                Conversation.objects.filter(
+                    bot__widget_keys__key=self.key, contact__visitor_id=self.visitor
+                )
+                .order_by("-created_at")
+                .first()
+            )
+            if started is not None:
+                return int(started.pk)
+            assert time.monotonic() < deadline, "no conversation: the first message starts it"
+            time.sleep(0.1)
 
     def send(self, frame: dict[str, Any] | str) -> None:
         self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))

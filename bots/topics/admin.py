@@ -9,14 +9,14 @@ from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from switchboard.admin_scope import OrganizationScopedAdmin
+from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 from .classifier import name_as_example
 from .models import Example, Topic, TopicClassifier
 from .services import add_examples, schedule_training
 
 
-class ExampleInline(admin.TabularInline[Example, Topic]):
+class ExampleInline(ScopedChoices, admin.TabularInline[Example, Topic]):
     model = Example
     extra = 3
     fields = ("text",)

@@ -117,6 +117,23 @@ Frame = (
 )
 
 
+# Each parsed frame's wire `type` (the per-type limits are keyed by it).
+FRAME_TYPES: dict[type, str] = {
+    SendMessage: "message",
+    SendFeedback: "feedback",
+    Resume: "resume",
+    Ping: "ping",
+    HandoffRequest: "handoff.request",
+    Typing: "typing",
+    SendCsat: "csat",
+    SendOfflineMessage: "offline_message",
+    MemoryList: "memory.list",
+    MemoryDelete: "memory.delete",
+    MemoryExport: "memory.export",
+    SetPreferences: "preferences.set",
+}
+
+
 def _int(data: dict[str, Any], field: str) -> int:
     _require(data, field)
     value = data.get(field)

@@ -1,9 +1,10 @@
-"""Per-visitor limits on the widget socket, kept in Redis so every web process shares them.
+"""Limits on the widget socket, kept in Redis so every web process shares them.
 
-A token bucket for `message` frames (SWITCHBOARD_RATE_MESSAGES per SWITCHBOARD_RATE_WINDOW_S)
-and a cap on open sockets per visitor (SWITCHBOARD_MAX_SOCKETS_PER_VISITOR). Visitor ids
-are chosen by the browser, so these stop a noisy widget, not a determined attacker (who
-rotates ids); per-IP limits belong in front of the web process.
+Per visitor: a token bucket for `message` frames (SWITCHBOARD_RATE_MESSAGES per
+SWITCHBOARD_RATE_WINDOW_S) and a cap on open sockets (SWITCHBOARD_MAX_SOCKETS_PER_VISITOR).
+Visitor ids are chosen by the browser, so those stop a noisy widget, not an attacker who
+rotates ids: per client address and per organization, token buckets also bound connects,
+new conversations and frames of every type (settings.WIDGET_RATES, docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -56,6 +57,40 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
+# KEYS: buckets; ARGV: now (ms), then capacity and tokens per ms for each bucket. A token is
+# taken from every bucket or from none. Returns {allowed, retry_after_ms}.
+_BUCKETS_SCRIPT = """
+local now = tonumber(ARGV[1])
+local tokens = {}
+local retry = 0
+for i = 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * i])
+  local rate = tonumber(ARGV[2 * i + 1])
+  local t = tonumber(redis.call('HGET', KEYS[i], 't'))
+  local ts = tonumber(redis.call('HGET', KEYS[i], 'ts'))
+  if t == nil or ts == nil then
+    t = capacity
+    ts = now
+  end
+  t = math.min(capacity, t + math.max(0, now - ts) * rate)
+  tokens[i] = t
+  if t < 1 then
+    retry = math.max(retry, math.ceil((1 - t) / rate))
+  end
+end
+local allowed = 0
+if retry == 0 then
+  allowed = 1
+end
+for i = 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * i])
+  local rate = tonumber(ARGV[2 * i + 1])
+  redis.call('HSET', KEYS[i], 't', tostring(tokens[i] - allowed), 'ts', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], math.ceil(capacity / rate) + 1000)
+end
+return {allowed, retry}
+"""
+
 _clients: dict[int, aioredis.Redis] = {}
 
 
@@ -74,6 +109,74 @@ def _redis() -> aioredis.Redis:
 class Verdict:
     allowed: bool
     retry_after_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Which limit refused, for the error frame's detail."""
+
+    what: str
+    per: str
+    verdict: Verdict
+
+
+async def _take(buckets: list[tuple[str, str]]) -> Verdict:
+    """One token from each (key, rate name) bucket, all or none, in one round trip."""
+    args: list[str | int] = [int(time.time() * 1000)]
+    for _key, rate_name in buckets:
+        capacity, window_s = settings.WIDGET_RATES[rate_name]
+        args += [capacity, repr(capacity / (window_s * 1000))]
+    allowed, retry_ms = await _redis().eval(
+        _BUCKETS_SCRIPT, len(buckets), *[key for key, _ in buckets], *args
+    )
+    return Verdict(bool(allowed), int(retry_ms) / 1000)
+
+
+async def _admit(what: str, organization_id: int, ip: str, kinds: list[str]) -> Refusal | None:
+    """Per address and per organization, for each of `kinds` (rate names without the suffix)."""
+    buckets = []
+    for kind in kinds:
+        buckets += [
+            (f"sb:limit:{kind}:ip:{ip}", f"{kind}_per_ip"),
+            (f"sb:limit:{kind}:org:{organization_id}", f"{kind}_per_org"),
+        ]
+    verdict = await _take(buckets)
+    if verdict.allowed:
+        return None
+    return Refusal(what, "address or organization", verdict)
+
+
+async def admit_connect(organization_id: int, ip: str) -> Refusal | None:
+    return await _admit("connections", organization_id, ip, ["connects"])
+
+
+async def admit_new_conversation(organization_id: int, ip: str) -> Refusal | None:
+    return await _admit("new conversations", organization_id, ip, ["conversations"])
+
+
+# Frame types with a bucket of their own (besides the one every frame shares): those that
+# read or write the database, reach an agent's screen, or are easy to repeat.
+OWN_BUCKET = {
+    "message": "messages",
+    "resume": "resumes",
+    "typing": "typing",
+    "feedback": "feedback",
+    "handoff.request": "handoffs",
+    "csat": "feedback",
+    "offline_message": "offline_messages",
+    "memory.list": "memory",
+    "memory.delete": "memory",
+    "memory.export": "memory",
+    "preferences.set": "memory",
+}
+
+
+async def admit_frame(organization_id: int, ip: str, frame_type: str | None) -> Refusal | None:
+    """Every frame, the malformed included (frame_type None), counts; some types twice."""
+    kinds = ["frames"]
+    if frame_type in OWN_BUCKET:
+        kinds.append(OWN_BUCKET[frame_type])
+    return await _admit(f"'{frame_type or 'malformed'}' frames", organization_id, ip, kinds)
 
 
 def _visitor_key(kind: str, organization_id: int, visitor_id: str) -> str:

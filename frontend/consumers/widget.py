@@ -19,15 +19,18 @@ from desk.selectors import status_frame
 from memory import selectors
 from memory.frames import MessagePayload, message_payload
 from memory.longterm.identity import IdentityClaim
-from memory.longterm.services import IdentityRejected, open_verified_conversation
-from memory.models import Conversation, Message
-from memory.services import NotFound, open_conversation, record_feedback
+from memory.longterm.services import IdentityRejected, verify_visitor
+from memory.models import Contact, Conversation, Message
+from memory.services import NotFound, find_open_conversation, open_conversation, record_feedback
 from switchboard.realtime import conversation_group
 
 from . import limits
 from .frames import (
+    FRAME_TYPES,
+    Frame,
     FrameError,
     HandoffRequest,
+    MemoryExport,
     MemoryFrame,
     Ping,
     Resume,
@@ -35,6 +38,7 @@ from .frames import (
     SendFeedback,
     SendMessage,
     SendOfflineMessage,
+    SetPreferences,
     Typing,
     parse_frame,
 )
@@ -56,15 +60,32 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 @database_sync_to_async  # type: ignore[untyped-decorator]
-def _authorize(
-    key: str, origin: str | None, visitor_id: str, claim: IdentityClaim | None = None
-) -> Conversation | None:
+def _widget_key(key: str, origin: str | None) -> WidgetKey | None:
+    """The live key, if the page's origin may use it (a read: nothing is written yet)."""
     widget_key = WidgetKey.objects.select_related("bot").filter(key=key, revoked=False).first()
     if widget_key is None or not widget_key.allows_origin(origin):
         return None
-    if claim is not None:  # raises IdentityRejected unless signed with the bot's secret
-        return open_verified_conversation(widget_key.bot, visitor_id, claim)
-    return open_conversation(widget_key.bot, visitor_id)
+    return widget_key
+
+
+@database_sync_to_async  # type: ignore[untyped-decorator]
+def _find_conversation(
+    widget_key: WidgetKey, visitor_id: str, claim: IdentityClaim | None = None
+) -> tuple[str, Conversation | None]:
+    """(the contact's visitor id, its open conversation or None); creates no conversation.
+
+    A verified claim merges the anonymous visitor into the user's contact here (raising
+    IdentityRejected unless signed with the bot's secret); an anonymous visitor is only read.
+    """
+    if claim is not None:
+        visitor_id = verify_visitor(widget_key.bot, visitor_id, claim).visitor_id
+    return visitor_id, find_open_conversation(widget_key.bot, visitor_id)
+
+
+def _client_address(scope: dict[str, Any]) -> str:
+    """The peer's address (behind a proxy: the one uvicorn's --proxy-headers trusts)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _identity_claim(query: dict[str, list[str]]) -> IdentityClaim | None:
@@ -72,33 +93,59 @@ def _identity_claim(query: dict[str, list[str]]) -> IdentityClaim | None:
     return IdentityClaim(**fields) if any(fields.values()) else None
 
 
+def _rate_limited(refusal: limits.Refusal, client_id: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "error",
+        "code": "rate_limited",
+        "detail": f"slow down: too many {refusal.what} from this {refusal.per}; "
+        f"try again in {max(1, round(refusal.verdict.retry_after_s))} s",
+    }
+    if client_id:
+        frame["client_id"] = client_id
+    return frame
+
+
 class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
-    conversation: Conversation
-    group: str
+    conversation: Conversation | None
+    group: str | None
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         key = (query.get("key") or [""])[0]
         visitor_id = (query.get("visitor") or [""])[0]
         origin = _header(self.scope, b"origin")
-        conversation = None
+        self.ip = _client_address(self.scope)
+        self.seq = 0
+        widget_key = None
         if key and VISITOR_ID.match(visitor_id):
-            try:
-                conversation = await _authorize(key, origin, visitor_id, _identity_claim(query))
-            except IdentityRejected:
-                # Accepted only to say why: the widget can drop the claim and go anonymous.
-                await self.accept()
-                await self.close(code=CLOSE_UNVERIFIED)
-                return
-        if conversation is None:
+            widget_key = await _widget_key(key, origin)
+        if widget_key is None:
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets a 403
             return
-        self.conversation = conversation
+        # Before anything is written: a flood of connects from one address, or at one
+        # organization, is turned away here.
+        refusal = await limits.admit_connect(widget_key.bot.organization_id, self.ip)
+        if refusal is not None:
+            await self.accept()  # accepted only to say why, then closed
+            await self._send(_rate_limited(refusal))
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        try:
+            contact_visitor_id, conversation = await _find_conversation(
+                widget_key, visitor_id, _identity_claim(query)
+            )
+        except IdentityRejected:
+            # Accepted only to say why: the widget can drop the claim and go anonymous.
+            await self.accept()
+            await self.close(code=CLOSE_UNVERIFIED)
+            return
+        self.bot = widget_key.bot
+        self.organization_id = widget_key.bot.organization_id
         self.visitor_id = visitor_id
-        self.seq = 0
-        if not await limits.open_socket(
-            conversation.organization_id, visitor_id, self.channel_name
-        ):
+        self.contact_visitor_id = contact_visitor_id
+        self.conversation = None
+        self.group = None
+        if not await limits.open_socket(self.organization_id, visitor_id, self.channel_name):
             await self.accept()  # accepted only to say why, then closed
             await self._send(
                 {
@@ -110,36 +157,54 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
         self.socket_counted_at = time.monotonic()
-        self.group = conversation_group(conversation.pk)
         # Per message id: how much text this socket has sent, and whether it sent the final
         # version; deltas and re-sent snapshots are trimmed against it (nothing repeats).
         self.sent_text: dict[int, int] = {}
         self.sent_final: set[int] = set()
         self.seq = 0
-        self.status = conversation.status
-        # Join the group before any snapshot is read, so nothing falls between the two.
-        assert self.channel_layer is not None
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.status = Conversation.Status.BOT.value
+        if conversation is not None:
+            # Join the group before any snapshot is read, so nothing falls between the two.
+            await self._join(conversation)
         await self.accept()
-        bot = await database_sync_to_async(lambda: conversation.bot)()
         await self._send(
             {
                 "type": "hello",
-                "seq": conversation.last_seq,
-                "conversation_id": conversation.pk,
-                "status": conversation.status,
-                "bot": {"name": bot.name, "greeting": bot.greeting},
+                "seq": conversation.last_seq if conversation else 0,
+                # None until the customer's first message starts a conversation.
+                "conversation_id": conversation.pk if conversation else None,
+                "status": self.status,
+                "bot": {"name": self.bot.name, "greeting": self.bot.greeting},
             }
         )
-        if conversation.status != Conversation.Status.BOT:
+        if conversation is not None and conversation.status != Conversation.Status.BOT:
             await self._send(await database_sync_to_async(status_frame)(conversation.pk))
+
+    async def _join(self, conversation: Conversation) -> None:
+        self.conversation = conversation
+        self.status = conversation.status
+        self.group = conversation_group(conversation.pk)
+        assert self.channel_layer is not None
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def _start_conversation(self, client_id: str | None = None) -> Conversation:
+        """The socket's conversation, started now (the customer's first message, a request
+        for a human, an offline message) within the new-conversation limits."""
+        if self.conversation is not None:
+            return self.conversation
+        refusal = await limits.admit_new_conversation(self.organization_id, self.ip)
+        if refusal is not None:
+            raise FrameError("rate_limited", _rate_limited(refusal)["detail"], client_id)
+        conversation: Conversation = await database_sync_to_async(open_conversation)(
+            self.bot, self.contact_visitor_id
+        )
+        await self._join(conversation)
+        return conversation
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "socket_counted_at"):
-            await limits.close_socket(
-                self.conversation.organization_id, self.visitor_id, self.channel_name
-            )
-        if hasattr(self, "group") and self.channel_layer is not None:
+            await limits.close_socket(self.organization_id, self.visitor_id, self.channel_name)
+        if getattr(self, "group", None) and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def _send(self, frame: dict[str, Any]) -> None:
@@ -150,9 +215,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if time.monotonic() - self.socket_counted_at > limits.SOCKET_REFRESH_S:
             self.socket_counted_at = time.monotonic()
-            await limits.refresh_socket(
-                self.conversation.organization_id, self.visitor_id, self.channel_name
-            )
+            await limits.refresh_socket(self.organization_id, self.visitor_id, self.channel_name)
         if bytes_data is not None:
             if len(bytes_data) > settings.WIDGET_MAX_FRAME_BYTES:
                 await self.close(code=CLOSE_TOO_BIG)
@@ -165,8 +228,24 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if len(raw.encode("utf-8")) > settings.WIDGET_MAX_FRAME_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
+        frame: Frame | None = None
+        malformed: FrameError | None = None
         try:
             frame = parse_frame(raw)
+        except FrameError as error:
+            malformed = error
+        refusal = await limits.admit_frame(
+            self.organization_id, self.ip, FRAME_TYPES.get(type(frame))
+        )
+        if refusal is not None and not (
+            isinstance(frame, SendMessage) and await self._already_stored(frame.client_id)
+        ):
+            client_id = frame.client_id if isinstance(frame, SendMessage) else None
+            await self._send(_rate_limited(refusal, client_id))
+            return
+        try:
+            if malformed is not None:
+                raise malformed
             if isinstance(frame, SendMessage):
                 await self.on_message(frame)
             elif isinstance(frame, SendFeedback):
@@ -177,7 +256,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 # Re-join the group (idempotent): after a Redis restart lost the membership,
                 # a pinging socket gets live frames again.
                 assert self.channel_layer is not None
-                await self.channel_layer.group_add(self.group, self.channel_name)
+                if self.group:
+                    await self.channel_layer.group_add(self.group, self.channel_name)
                 await self._send({"type": "pong"})
             elif isinstance(frame, HandoffRequest):
                 await self.on_handoff_request()
@@ -195,16 +275,35 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 reply["client_id"] = error.client_id
             await self._send(reply)
 
+    def _contact_id(self, create: bool) -> int | None:
+        """The socket's contact: made only when the customer stores something (a preference)."""
+        fields = {"organization_id": self.organization_id, "visitor_id": self.contact_visitor_id}
+        if create:
+            contact, _ = Contact.objects.get_or_create(**fields)
+            return int(contact.pk)
+        return Contact.objects.filter(**fields).values_list("pk", flat=True).first()
+
     async def on_memory_frame(self, frame: MemoryFrame) -> None:
-        reply, erased = await database_sync_to_async(answer_memory_frame)(
-            self.conversation.contact_id, frame
+        contact_id = await database_sync_to_async(self._contact_id)(
+            isinstance(frame, SetPreferences)
         )
+        if contact_id is None:  # nothing stored about this visitor: nothing to show or erase
+            if isinstance(frame, MemoryExport):
+                await self._send({"type": "memory.export", "data": {}})
+            else:
+                await self._send(
+                    {"type": "memory", "items": [], "preferences": {}, "summaries": []}
+                )
+            return
+        reply, erased = await database_sync_to_async(answer_memory_frame)(contact_id, frame)
         await self._send(reply)
         if erased:
             await self.close(code=CLOSE_ERASED)
 
     async def _already_stored(self, client_id: str) -> bool:
         """A resend of a stored message gets its ack again: never refused by the rate limit."""
+        if self.conversation is None:
+            return False
         return bool(
             await database_sync_to_async(
                 Message.objects.filter(conversation=self.conversation, client_id=client_id).exists
@@ -212,9 +311,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         )
 
     async def on_message(self, frame: SendMessage) -> None:
-        verdict = await limits.take_message_token(
-            self.conversation.organization_id, self.visitor_id
-        )
+        verdict = await limits.take_message_token(self.organization_id, self.visitor_id)
         if not verdict.allowed and not await self._already_stored(frame.client_id):
             raise FrameError(
                 "rate_limited",
@@ -222,12 +319,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 f"{settings.WIDGET_RATE_WINDOW_S} s; try again in {verdict.retry_after_s:.0f} s",
                 frame.client_id,
             )
+        conversation = await self._start_conversation(frame.client_id)
         # Not thread-sensitive: each call is one transaction on its own connection, so the
         # web process stores many conversations' messages at once instead of one at a time
         # on the shared sync thread (50 conversations queued ~5 s behind it; docs/benchmarks.md).
         message, _created = await database_sync_to_async(
             accept_customer_message, thread_sensitive=False
-        )(self.conversation, frame.client_id, frame.text)
+        )(conversation, frame.client_id, frame.text)
         # Acknowledged only now: the message is committed. A resend gets the same ack.
         self.sent_final.add(message.pk)
         await self._send(
@@ -240,11 +338,15 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         )
 
     async def on_feedback(self, frame: SendFeedback) -> None:
+        conversation = self.conversation
+        if conversation is None:
+            raise FrameError("not_found", "no such reply in this conversation")
+
         def save() -> str:
-            contact = self.conversation.contact
+            contact = conversation.contact
             rating = record_feedback(contact, frame.message_id, frame.rating, frame.comment).rating
             if rating == "not_helpful":
-                desk_services.hand_off_after_feedback(self.conversation.pk)
+                desk_services.hand_off_after_feedback(conversation.pk)
             return rating
 
         try:
@@ -254,7 +356,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self._send({"type": "feedback", "message_id": frame.message_id, "rating": rating})
 
     async def on_handoff_request(self) -> None:
-        opened = await database_sync_to_async(desk_services.ask_for_human)(self.conversation.pk)
+        conversation = await self._start_conversation()  # asking for a person is a real one
+        opened = await database_sync_to_async(desk_services.ask_for_human)(conversation.pk)
         # The status frame itself comes through the group once the move is committed; when
         # nobody is there (outside business hours) the customer is told at once.
         if not opened:
@@ -262,11 +365,15 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def on_typing(self, frame: Typing) -> None:
         assert self.channel_layer is not None
+        if self.group is None:
+            return  # no conversation yet: no agent to see it
         await self.channel_layer.group_send(
             self.group, {"type": "typing", "who": "customer", "on": frame.on}
         )
 
     async def on_csat(self, frame: SendCsat) -> None:
+        if self.conversation is None:
+            raise FrameError("invalid_field", "the conversation is not resolved")
         try:
             csat = await database_sync_to_async(desk_services.record_csat)(
                 self.conversation.pk, frame.score, frame.comment
@@ -276,14 +383,27 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self._send({"type": "csat.saved", "score": csat.score})
 
     async def on_offline_message(self, frame: SendOfflineMessage) -> None:
+        conversation = await self._start_conversation()  # a message for the team is real
         await database_sync_to_async(desk_services.record_offline_message)(
-            self.conversation.pk, frame.email, frame.text
+            conversation.pk, frame.email, frame.text
         )
         await self._send({"type": "offline_message.saved"})
 
     async def on_resume(self, frame: Resume) -> None:
+        joined = self.conversation
+        if joined is None:
+            # Another tab of this visitor may have started the conversation since `hello`.
+            joined = await database_sync_to_async(find_open_conversation)(
+                self.bot, self.contact_visitor_id
+            )
+            if joined is None:
+                await self._send({"type": "resumed", "seq": 0})  # nothing said yet
+                return
+            await self._join(joined)
+        conversation_id = joined.pk
+
         def snapshot() -> tuple[list[Message], dict[int, str], int]:
-            conversation = Conversation.objects.get(pk=self.conversation.pk)
+            conversation = Conversation.objects.get(pk=conversation_id)
             messages = list(selectors.messages_after(conversation, frame.last_seq))
             ratings = selectors.feedback_by_message(conversation, [m.pk for m in messages])
             return messages, ratings, conversation.last_seq
@@ -325,6 +445,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._send_message(message)
 
     async def conversation_status(self, event: dict[str, Any]) -> None:
+        assert self.conversation is not None  # group events come only once joined
         frame = await database_sync_to_async(status_frame)(self.conversation.pk)
         self.status = str(frame["status"])
         await self._send(frame)

@@ -10,10 +10,10 @@ from django.http import HttpRequest
 
 from memory.knowledge.models import Chunk, Document, Lookup
 from memory.knowledge.services import reingest_document
-from switchboard.admin_scope import OrganizationScopedAdmin
+from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 
-class ChunkInline(admin.TabularInline[Chunk, Document]):
+class ChunkInline(ScopedChoices, admin.TabularInline[Chunk, Document]):
     model = Chunk
     fields = ["ordinal", "heading", "anchor", "text"]
     readonly_fields = ["ordinal", "heading", "anchor", "text"]

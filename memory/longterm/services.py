@@ -60,13 +60,20 @@ def identified_visitor_id(organization_id: int, external_id: str) -> str:
 
 def open_verified_conversation(bot: Bot, visitor_id: str, claim: IdentityClaim) -> Conversation:
     """The verified user's conversation; the visitor's anonymous history joins them first."""
+    with transaction.atomic():
+        contact = verify_visitor(bot, visitor_id, claim)
+        return open_conversation(bot, contact.visitor_id)
+
+
+def verify_visitor(bot: Bot, visitor_id: str, claim: IdentityClaim) -> Contact:
+    """The verified user's contact, the anonymous visitor merged in; IdentityRejected if the
+    claim is not signed with one of the bot's active secrets. Opens no conversation."""
     identity = BotIdentity.objects.filter(bot=bot).first()
     external_id = verified_user_id(identity.active_secrets() if identity else [], claim)
     if external_id is None:
         raise IdentityRejected()
     with transaction.atomic():
-        contact = identify_visitor(bot.organization_id, visitor_id, external_id)
-        return open_conversation(bot, contact.visitor_id)
+        return identify_visitor(bot.organization_id, visitor_id, external_id)
 
 
 def identify_visitor(organization_id: int, visitor_id: str, external_id: str) -> Contact:

@@ -72,6 +72,20 @@ def access_dashboard(request: HttpRequest) -> Scope:
     return Scope(organization, organizations, start, end, bot_id, bots)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection):
+# such a cell is prefixed with an apostrophe, which the spreadsheet shows as text.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """One CSV cell: None as empty, text that a spreadsheet would run as a formula defused."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def _csv(filename: str, tables: Iterable[tuple[str, list[dict[str, Any]]]]) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -82,9 +96,9 @@ def _csv(filename: str, tables: Iterable[tuple[str, list[dict[str, Any]]]]) -> H
         first = False
         writer.writerow([f"# {title}"])
         if rows:
-            writer.writerow(list(rows[0]))
+            writer.writerow([csv_cell(name) for name in rows[0]])
             for row in rows:
-                writer.writerow(["" if v is None else v for v in row.values()])
+                writer.writerow([csv_cell(v) for v in row.values()])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from switchboard.admin_scope import OrganizationScopedAdmin
+from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 from .keys import revoke_api_key
 from .models import ApiKey, WebhookDelivery, WebhookEndpoint
@@ -46,7 +46,7 @@ class ApiKeyAdmin(OrganizationScopedAdmin[ApiKey]):
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
 
 
-class DeliveryInline(admin.TabularInline[WebhookDelivery, WebhookEndpoint]):
+class DeliveryInline(ScopedChoices, admin.TabularInline[WebhookDelivery, WebhookEndpoint]):
     model = WebhookDelivery
     extra = 0
     fields = (

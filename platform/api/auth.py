@@ -14,6 +14,7 @@ from ninja.security import HttpBearer
 from ninja.security.session import SessionAuth
 
 from accounts import access
+from switchboard import throttle
 
 from .keys import authenticate_key
 
@@ -34,8 +35,11 @@ class ApiKeyAuth(HttpBearer):
     """`Authorization: Bearer sb_…`; unknown and revoked keys both get 401."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Caller | None:
+        if throttle.api_auth_blocked(request):
+            raise HttpError(429, "Too many failed authentications from this address.")
         key = authenticate_key(token)
         if key is None:
+            throttle.count_api_auth_failure(request)
             return None
         return Caller(
             organization_id=key.organization_id,

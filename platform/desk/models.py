@@ -212,20 +212,6 @@ class Handoff(models.Model):
         return f"handoff of {self.conversation_id} ({self.reason})"
 
 
-class LoginFailure(models.Model):
-    """One failed console login; counted per username + IP for the lockout."""
-
-    username = models.CharField(max_length=150)
-    ip = models.GenericIPAddressField(null=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["username", "ip", "created_at"])]
-
-    def __str__(self) -> str:
-        return f"failed login {self.username}"
-
-
 class AuditEvent(models.Model):
     """Who did what, when: every agent action in the console."""
 

@@ -16,36 +16,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.access import ADMIN_ROLES, NotFound, org_ids_for_user, orgs_for_user
 from desk import lockout, selectors
 from desk.models import AuditEvent, CannedResponse
+from switchboard.throttle import limit_login_posts
 
 LOGIN_URL = "/console/login/"
-
-
-def console_csp(request: HttpRequest) -> str:
-    ws = ("wss://" if request.is_secure() else "ws://") + request.get_host()
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self'",
-            f"connect-src 'self' {ws}",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
 
 
 def _page(
     request: HttpRequest, template: str, context: dict[str, object], status: int = 200
 ) -> HttpResponse:
-    response = render(request, template, context, status=status)
-    response["Content-Security-Policy"] = console_csp(request)
-    return response
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    # The Content-Security-Policy comes from django-csp (settings.CONTENT_SECURITY_POLICY).
+    return render(request, template, context, status=status)
 
 
 def _agent(request: HttpRequest) -> User:
@@ -58,26 +38,25 @@ def _agent(request: HttpRequest) -> User:
 
 
 @require_http_methods(["GET", "POST"])
+@limit_login_posts
 def login_view(request: HttpRequest) -> HttpResponse:
     error = ""
     status = 200
     if request.method == "POST":
         username = request.POST.get("username", "")[:150]
         password = request.POST.get("password", "")
-        ip = _client_ip(request)
-        if lockout.is_locked(username, ip):
-            error = "Too many failed attempts. Try again in 15 minutes."
+        # Counted and refused by django-axes (settings.AXES_*): a locked-out username or
+        # address gets None here, whatever the password, and axes' middleware answers 429.
+        user = authenticate(request, username=username, password=password)
+        if getattr(request, "axes_locked_out", False):
+            error = lockout.locked_out_message()
             status = 429
+        elif user is None:
+            error = "Wrong username or password."
+            status = 401
         else:
-            user = authenticate(request, username=username, password=password)
-            if user is None:
-                lockout.record_failure(username, ip)
-                error = "Wrong username or password."
-                status = 401
-            else:
-                lockout.clear_failures(username, ip)
-                login(request, user)
-                return redirect("desk:queue")
+            login(request, user)
+            return redirect("desk:queue")
     return _page(request, "console/login.html", {"error": error}, status=status)
 
 

@@ -62,6 +62,21 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
     return value
 
 
+def env_rate(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """A rate limit as "capacity/seconds" (both whole numbers of at least 1)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    capacity, _, seconds = raw.strip().partition("/")
+    try:
+        value = (int(capacity), int(seconds))
+    except ValueError:
+        raise ConfigError(name, f"must be capacity/seconds, e.g. 60/60, not {raw!r}") from None
+    if min(value) < 1:
+        raise ConfigError(name, f"must be at least 1/1, not {raw!r}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

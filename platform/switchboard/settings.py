@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
 
-from . import config, embedded
+from . import config, embedded, security
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] etc. be subscripted at run time
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 DEBUG = config.env_bool("SWITCHBOARD_DEBUG", False)
-SECRET_KEY = config.env_str("SWITCHBOARD_SECRET_KEY") or (
-    "insecure-dev-key-set-SWITCHBOARD_SECRET_KEY-in-production"
-    if DEBUG or not config.env_bool("SWITCHBOARD_REQUIRE_SECRET", False)
-    else ""
-)
+# Demo mode: `make run` seeds the demo organization with its public console logins (and says
+# so loudly). Off by default: a server started any other way has no known password.
+DEMO = config.env_bool("SWITCHBOARD_DEMO", False)
+# Never a known key: SWITCHBOARD_SECRET_KEY, else one generated into the data dir on first
+# start (git-ignored) and kept; SWITCHBOARD_REQUIRE_SECRET refuses to start without the former.
+SECRET_KEY = config.env_str("SWITCHBOARD_SECRET_KEY")
 if not SECRET_KEY:
-    raise config.ConfigError(
-        "SWITCHBOARD_SECRET_KEY", "must be set when SWITCHBOARD_REQUIRE_SECRET is on"
-    )
+    if config.env_bool("SWITCHBOARD_REQUIRE_SECRET", False):
+        raise config.ConfigError(
+            "SWITCHBOARD_SECRET_KEY", "must be set when SWITCHBOARD_REQUIRE_SECRET is on"
+        )
+    SECRET_KEY = security.stored_secret_key(embedded.data_dir())
 ALLOWED_HOSTS = config.env_list("SWITCHBOARD_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = config.env_list("SWITCHBOARD_CSRF_TRUSTED_ORIGINS", [])
 
@@ -55,10 +60,14 @@ INSTALLED_APPS = [
     "api",
     "frontend",
     "ninja",  # the API docs page renders from its bundled (non-CDN) static files
+    "axes",  # login lockout (docs/security.md)
+    "csp",
+    "django_ratelimit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "switchboard.security.SocketAwareCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,7 +75,86 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a refused (locked-out) login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Brute force on /admin/login/ and /console/login/ (django-axes): LOGIN_FAILURE_LIMIT failed
+# logins for one username (from anywhere) or from one address (for any username) lock that
+# username or address out for LOGIN_COOLOFF_MINUTES, even with the right password. Attempts
+# are rows in Postgres; each lockout is logged (desk.signals). The address is REMOTE_ADDR:
+# never a client-supplied header.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = config.env_int("SWITCHBOARD_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=config.env_int("SWITCHBOARD_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "desk.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "desk.lockout.locked_out_response"
+# Per-address rates on public HTTP endpoints (django-ratelimit, switchboard.throttle), as
+# "N/s|m|h": login form posts (console and admin) whatever their outcome, and API calls with
+# a wrong key (then 429 for that address, right key or not, until the window passes).
+LOGIN_POST_RATE = config.env_str("SWITCHBOARD_LOGIN_POST_RATE", "30/m")
+API_AUTH_FAILURE_RATE = config.env_str("SWITCHBOARD_API_AUTH_FAILURE_RATE", "20/m")
+for _name, _rate in (
+    ("SWITCHBOARD_LOGIN_POST_RATE", LOGIN_POST_RATE),
+    ("SWITCHBOARD_API_AUTH_FAILURE_RATE", API_AUTH_FAILURE_RATE),
+):
+    if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", _rate):
+        raise config.ConfigError(_name, f"must be like 30/m (per s, m, h or d), not {_rate!r}")
+RATELIMIT_USE_CACHE = "default"
+# django-ratelimit lists only django-redis as supported; Django's own RedisCache does what it
+# needs (an atomic INCR on the shared Redis), so its "not officially supported" is silenced.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+# The cache every process shares (rate-limit counters): the same Redis, its own key prefix.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "sb:cache",
+        "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
+    }
+}
+
+# Served over https (behind a TLS-terminating proxy that sets X-Forwarded-Proto): secure
+# cookies, HSTS, plain http redirected. The proxy must overwrite X-Forwarded-Proto.
+HTTPS = config.env_bool("SWITCHBOARD_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the supervisor's and probes' plain-http check
+    SECURE_HSTS_SECONDS = config.env_int("SWITCHBOARD_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = config.env_bool("SWITCHBOARD_HSTS_SUBDOMAINS", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# One Content-Security-Policy on every page (django-csp; the socket origin is added per
+# request by switchboard.security). No inline script or style anywhere: the widget styles
+# its shadow root through CSSOM, which style-src does not govern (docs/widget.md).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "switchboard.urls"
 ASGI_APPLICATION = "switchboard.asgi.application"
@@ -211,6 +299,35 @@ WIDGET_MAX_MESSAGE_CHARS = config.env_int("SWITCHBOARD_MAX_MESSAGE_CHARS", 4000,
 WIDGET_RATE_MESSAGES = config.env_int("SWITCHBOARD_RATE_MESSAGES", 10, minimum=1)
 WIDGET_RATE_WINDOW_S = config.env_int("SWITCHBOARD_RATE_WINDOW_S", 30, minimum=1)
 WIDGET_MAX_SOCKETS_PER_VISITOR = config.env_int("SWITCHBOARD_MAX_SOCKETS_PER_VISITOR", 5, minimum=1)
+# Floods on the widget socket, per client address and per organization (token buckets in
+# Redis, frontend/consumers/limits.py): name -> (capacity, window in seconds). Each is
+# SWITCHBOARD_RATE_<NAME> as "capacity/seconds", e.g. SWITCHBOARD_RATE_CONNECTS_PER_IP=60/60.
+_WIDGET_RATE_DEFAULTS = {
+    "connects_per_ip": (60, 60),
+    "connects_per_org": (3000, 60),
+    "conversations_per_ip": (30, 3600),
+    "conversations_per_org": (5000, 3600),
+    "frames_per_ip": (240, 60),
+    "frames_per_org": (12000, 60),
+    "messages_per_ip": (60, 60),
+    "messages_per_org": (3000, 60),
+    "resumes_per_ip": (60, 60),
+    "resumes_per_org": (3000, 60),
+    "typing_per_ip": (120, 60),
+    "typing_per_org": (6000, 60),
+    "feedback_per_ip": (30, 60),
+    "feedback_per_org": (1500, 60),
+    "handoffs_per_ip": (10, 60),
+    "handoffs_per_org": (600, 60),
+    "offline_messages_per_ip": (5, 600),
+    "offline_messages_per_org": (300, 600),
+    "memory_per_ip": (20, 60),
+    "memory_per_org": (1000, 60),
+}
+WIDGET_RATES = {
+    name: config.env_rate(f"SWITCHBOARD_RATE_{name.upper()}", default)
+    for name, default in _WIDGET_RATE_DEFAULTS.items()
+}
 
 # Read here too (used by deploy/run.py) so a bad value stops every process at start-up.
 SERVER_HOST = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")

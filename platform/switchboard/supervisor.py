@@ -236,6 +236,12 @@ def main() -> None:
                 "   (admin: /admin/, Ctrl-C stops it)\n",
                 flush=True,
             )
+            if config.env_bool("SWITCHBOARD_DEMO", False):
+                print(
+                    "  !!! DEMO MODE (SWITCHBOARD_DEMO): console logins with public passwords"
+                    " (README). Never expose this server.\n",
+                    flush=True,
+                )
             while all(proc.poll() is None for proc in procs):
                 time.sleep(0.5)
         print("a platform process exited; stopping the rest", file=sys.stderr)

@@ -5,6 +5,8 @@ from django.urls import include, path
 
 from frontend import views
 
+from .throttle import limit_login_posts
+
 urlpatterns = [
     path("", views.demo, name="demo"),
     path("healthz", views.healthz, name="healthz"),
@@ -12,5 +14,6 @@ urlpatterns = [
     path("console/", include("desk.urls")),
     path("dashboard/", include("analytics.urls")),
     path("api/", include("api.urls")),
+    path("admin/login/", limit_login_posts(admin.site.login)),  # before the admin's own
     path("admin/", admin.site.urls),
 ]

@@ -107,3 +107,92 @@ def test_every_admin_of_our_apps_lists_nothing_of_another_organization() -> None
         shown[meta.label_lower] = sorted(row.pk for row in response.context["cl"].result_list)
     assert len(shown) >= 20, "the admin registers every model of our apps"
     assert {label: pks for label, pks in shown.items() if pks} == expected
+
+
+def test_every_admin_form_refuses_another_organizations_ids_in_its_choices() -> None:
+    """Each add form (a change form where adding is off) of our apps, posted with a foreign
+    tenant's id in every foreign-key and many-to-many field, answers with a validation error
+    on each of those fields; nothing is saved."""
+    from django.contrib import admin as django_admin
+    from django.forms import ModelChoiceField, ModelMultipleChoiceField
+    from django.test import RequestFactory
+
+    from api.keys import create_api_key
+    from tests.conftest import make_org
+
+    theirs = make_tenant()
+    their_member = User.objects.create_user("their-agent", password="pw-their-1")
+    Membership.objects.create(user=their_member, organization=theirs.org, role="agent")
+    their_hook = WebhookEndpoint.objects.create(
+        organization=theirs.org, url="https://theirs.example/h", events=["message.created"]
+    )
+    foreign = {
+        "accounts.organization": theirs.org.pk,
+        "auth.user": their_member.pk,
+        "bots.bot": theirs.bot.pk,
+        "memory.contact": theirs.contact.pk,
+        "memory.conversation": theirs.conversation.pk,
+        "memory.message": theirs.question.pk,
+        "api.webhookendpoint": their_hook.pk,
+    }
+    mine = make_org()
+    user = User.objects.create_user("staff-forms", password="pw-staff-1", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label__in=OUR_APPS).exclude(
+            codename__startswith="delete_"
+        )
+    )
+    Membership.objects.create(user=user, organization=mine, role="admin")
+    create_api_key(mine.pk, "mine", "read")  # the key admin has change forms only
+    client = Client()
+    client.force_login(user)
+    request = RequestFactory().get("/admin/")
+    request.user = user
+
+    checked: dict[str, list[str]] = {}
+    for model, model_admin in django_admin.site._registry.items():
+        meta = model._meta
+        if meta.app_label not in OUR_APPS:
+            continue
+        if model_admin.has_add_permission(request):
+            url = f"/admin/{meta.app_label}/{meta.model_name}/add/"
+        elif model_admin.has_change_permission(request):
+            own = model_admin.get_queryset(request).first()
+            if own is None:
+                continue
+            url = f"/admin/{meta.app_label}/{meta.model_name}/{own.pk}/change/"
+        else:
+            continue
+        page = client.get(url)
+        assert page.status_code == 200, url
+        fields = {
+            name: field
+            for name, field in page.context["adminform"].form.fields.items()
+            if isinstance(field, ModelChoiceField)
+        }
+        if not fields:
+            continue
+        data: dict[str, object] = {}
+        for name, field in fields.items():
+            label = field.queryset.model._meta.label_lower
+            assert label in foreign, f"{meta.label}.{name}: add a foreign {label} to this test"
+            data[name] = (
+                [foreign[label]] if isinstance(field, ModelMultipleChoiceField) else foreign[label]
+            )
+        before = model._default_manager.count()
+        response = client.post(url, data)
+        assert response.status_code == 200, f"{url} accepted a foreign id"
+        errors = response.context["adminform"].form.errors
+        for name in fields:
+            assert name in errors, f"{meta.label}.{name} accepted another organization's id"
+            assert "valid choice" in " ".join(errors[name]), (meta.label, name, errors[name])
+        assert model._default_manager.count() == before
+        checked[meta.label_lower] = sorted(fields)
+
+    # The forms that carry such choices, each with every field it has.
+    assert checked["accounts.membership"] == ["organization", "user"]
+    assert checked["memory.conversation"] == ["assignee", "bot", "contact", "organization"]
+    assert checked["longterm.memoryitem"] == ["contact", "source_message"]
+    assert checked["memory.feedback"] == ["contact", "message"]
+    assert checked["api.apikey"] == ["organization"]
+    assert len(checked) >= 12, checked

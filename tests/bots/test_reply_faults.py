@@ -29,7 +29,7 @@ from bots.engines.faults import LOOP_SENTENCE
 from bots.models import Bot, WidgetKey
 from bots.services import FALLBACK_TEXT, LEASE
 from memory.models import Message
-from memory.services import record_user_message
+from memory.services import open_conversation, record_user_message
 from switchboard import supervisor
 from tests.conftest import (
     LOG_DIR,
@@ -300,12 +300,12 @@ def test_a_stored_message_whose_task_was_lost_is_answered_by_the_periodic_sweep(
         faults.start_worker()
     bot = make_bot(max_tokens=16)
     key = make_widget_key(bot)
-    client = WidgetClient(faults.ws_url, key.key, new_visitor_id())
+    visitor = new_visitor_id()
+    # The conversation exists before the socket opens, so the socket joins it at once.
+    conversation = open_conversation(bot, visitor)
+    client = WidgetClient(faults.ws_url, key.key, visitor)
     client.resume(0)
     # Stored but never enqueued: what Redis losing its queue looks like from Postgres.
-    from memory.models import Conversation
-
-    conversation = Conversation.objects.get(pk=client.hello["conversation_id"])
     message, _ = record_user_message(conversation, "lost-1", "Is my task lost?")
     stored_at = time.monotonic()
     final = client.recv_until(is_final_reply, timeout=60)[-1]["message"]

@@ -45,7 +45,7 @@ def _ask_for_a_human(live_platform: LivePlatform, bot: Bot) -> tuple[WidgetClien
     widget = WidgetClient(live_platform.ws_url, make_widget_key(bot).key, new_visitor_id())
     widget.resume(0)
     widget.send({"type": "handoff.request"})
-    return widget, widget.hello["conversation_id"]
+    return widget, widget.conversation_id  # started by the request
 
 
 def _status(status: str) -> Any:

@@ -39,10 +39,10 @@ def test_handoff_claim_reply_hand_back_resolve_and_csat_over_both_sockets(
     assert console.recv()["type"] == "queue"
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
     widget.resume(0)
-    conversation_id = widget.hello["conversation_id"]
 
-    widget.send({"type": "handoff.request"})
+    widget.send({"type": "handoff.request"})  # asking for a person starts the conversation
     waiting = _wait(widget, lambda f: _status(f, "waiting"))[-1]
+    conversation_id = widget.conversation_id
     assert waiting["position"] == 1 and waiting["offline"] is False
     queue = console.recv_until(
         lambda f: f["type"] == "queue" and any(c["id"] == conversation_id for c in f["waiting"])
@@ -124,9 +124,10 @@ def test_the_handoff_summary_reaches_the_watching_agent_at_once_each_line_by_rol
     assert console.recv()["type"] == "queue"
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
     widget.resume(0)
-    conversation_id = widget.hello["conversation_id"]
-    assert console.act("watch", conversation_id=conversation_id)["type"] == "ok"
     widget.send({"type": "message", "client_id": "m1", "text": "My card payment was declined."})
+    widget.recv_until(lambda f: f["type"] == "ack")  # the first message starts the conversation
+    conversation_id = widget.conversation_id
+    assert console.act("watch", conversation_id=conversation_id)["type"] == "ok"
     reply = _wait(widget, is_final_reply, timeout=300)[-1]["message"]
     assert reply["text"].strip()
     widget.send({"type": "message", "client_id": "m2", "text": "I want to speak to an agent"})
@@ -167,8 +168,6 @@ def test_takeover_while_the_bot_is_streaming_stops_the_reply(
     console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
     widget.resume(0)
-    conversation_id = widget.hello["conversation_id"]
-    assert console.act("watch", conversation_id=conversation_id)["type"] == "ok"
     widget.send(
         {
             "type": "message",
@@ -176,6 +175,9 @@ def test_takeover_while_the_bot_is_streaming_stops_the_reply(
             "text": "Write a long, detailed essay about the history of banking in Europe.",
         }
     )
+    widget.recv_until(lambda f: f["type"] == "ack")  # the first message starts the conversation
+    conversation_id = widget.conversation_id
+    assert console.act("watch", conversation_id=conversation_id)["type"] == "ok"
     before = _wait(widget, lambda f: f["type"] == "reply.delta", timeout=300)
     reply_id = before[-1]["message_id"]
 
@@ -223,11 +225,11 @@ def test_a_drafted_reply_reaches_only_the_agent_and_is_never_sent_on_its_own(
     agent = make_agent(bot.organization, online=False)
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
     widget.resume(0)
-    conversation_id = widget.hello["conversation_id"]
     widget.send(
         {"type": "message", "client_id": "d1", "text": "I need a human, my card is blocked"}
     )
     _wait(widget, lambda f: _status(f, "waiting"))
+    conversation_id = widget.conversation_id
 
     console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
     console.recv()
@@ -268,7 +270,7 @@ def test_waiting_customers_see_their_place_in_line_move_up_when_one_is_claimed(
         assert _wait(widget, lambda f: _status(f, "waiting"))[-1]["position"] == place
 
     console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
-    assert console.act("claim", conversation_id=first.hello["conversation_id"])["type"] == "ok"
+    assert console.act("claim", conversation_id=first.conversation_id)["type"] == "ok"
     assert _wait(first, lambda f: _status(f, "agent"))[-1]["agent_name"] == agent.first_name
     assert _wait(second, lambda f: _status(f, "waiting"))[-1]["position"] == 1
     console.close()

@@ -21,6 +21,7 @@ from memory.longterm.models import BotIdentity, ConversationSummary, MemoryItem,
 from memory.longterm.services import remember_fact
 from memory.longterm.tasks import summarise_conversation
 from memory.models import Contact, Conversation, Message
+from memory.services import open_conversation
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.memory.longterm.test_identity import forged_token
 from tests.widget_client import WidgetClient, is_final_reply
@@ -62,7 +63,8 @@ def test_a_signed_user_joins_their_anonymous_chat_and_an_unsigned_claim_is_refus
     anonymous.resume(0)
     anonymous.send({"type": "message", "client_id": "a1", "text": "Where is my card?"})
     anonymous.recv_until(lambda f: f["type"] == "ack")
-    conversation_id = anonymous.hello["conversation_id"]
+    assert anonymous.hello["conversation_id"] is None, "connecting started nothing"
+    conversation_id = anonymous.conversation_id
     anonymous.close()
 
     # Wrong, another user's, missing, expired or foreign-secret signatures: refused (4401),
@@ -100,7 +102,7 @@ def test_a_signed_user_joins_their_anonymous_chat_and_an_unsigned_claim_is_refus
     # The same browser without a signature (logged out) sees none of it: an anonymous
     # visitor id reads no stored memory at all (it used to list its own; issue #11).
     logged_out = WidgetClient(live_platform.ws_url, key, visitor)
-    assert logged_out.hello["conversation_id"] != conversation_id
+    assert logged_out.hello["conversation_id"] is None  # none of theirs, and none started
     for frame in ({"type": "memory.list"}, {"type": "memory.export"}):
         refused = memory_frame(logged_out, frame)
         assert (refused["type"], refused["code"]) == ("error", "identity_required")
@@ -154,7 +156,7 @@ def test_what_we_remember_lists_sets_deletes_exports_and_erases_over_the_socket(
     anonymous.resume(0)
     anonymous.send({"type": "message", "client_id": "a1", "text": "Hello there"})
     anonymous.recv_until(lambda f: f["type"] == "ack")
-    stranger = Conversation.objects.get(pk=anonymous.hello["conversation_id"]).contact
+    stranger = Conversation.objects.get(pk=anonymous.conversation_id).contact
     remember_fact(stranger, "plan", "Gold", origin=Origin.RULE)
     for frame in (
         {"type": "memory.list"},
@@ -180,10 +182,10 @@ def test_what_we_remember_lists_sets_deletes_exports_and_erases_over_the_socket(
         identity={"user_id": "cust-7", "user_hash": user_hash(secret, "cust-7")},
     )
     client.resume(0)
-    contact = Conversation.objects.get(pk=client.hello["conversation_id"]).contact
-    other = Conversation.objects.get(
-        pk=WidgetClient(live_platform.ws_url, key, new_visitor_id()).hello["conversation_id"]
-    ).contact
+    client.send({"type": "message", "client_id": "c1", "text": "Hello, it's me"})
+    client.recv_until(lambda f: f["type"] == "ack")
+    contact = Conversation.objects.get(pk=client.conversation_id).contact
+    other = open_conversation(bot, new_visitor_id()).contact
     theirs = remember_fact(other, "plan", "Metal", origin=Origin.RULE)
 
     shown = memory_frame(client, {"type": "preferences.set", "language": "fr", "tone": "brief"})
@@ -209,10 +211,10 @@ def test_what_we_remember_lists_sets_deletes_exports_and_erases_over_the_socket(
     from desk.services import add_note, ask_for_human, claim_conversation
     from tests.desk.factories import make_agent
 
-    assert ask_for_human(client.hello["conversation_id"])
+    assert ask_for_human(client.conversation_id)
     agent = make_agent(bot.organization)
-    claim_conversation(agent, client.hello["conversation_id"])
-    add_note(agent, client.hello["conversation_id"], "internal: Zanzibarquux looks like fraud")
+    claim_conversation(agent, client.conversation_id)
+    add_note(agent, client.conversation_id, "internal: Zanzibarquux looks like fraud")
 
     export = memory_frame(client, {"type": "memory.export"})["data"]
     assert "Zanzibarquux" not in str(export)
@@ -270,7 +272,7 @@ def test_a_reply_that_draws_on_a_past_chat_cites_it_by_date(live_platform: LiveP
     )
     client.recv_until(is_final_reply, timeout=180)
     client.close()
-    past = Conversation.objects.get(pk=client.hello["conversation_id"])
+    past = Conversation.objects.get(pk=client.conversation_id)
     Conversation.objects.filter(pk=past.pk).update(status=Conversation.Status.RESOLVED)
     summarise_conversation.delay(past.pk)  # what the beat sweep queues for an ended chat
     summary = wait_for(lambda: ConversationSummary.objects.filter(conversation=past).first())

@@ -30,7 +30,6 @@ from .frames import (
     Frame,
     FrameError,
     HandoffRequest,
-    MemoryExport,
     MemoryFrame,
     Ping,
     Resume,
@@ -287,14 +286,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         contact_id = await database_sync_to_async(self._contact_id)(
             isinstance(frame, SetPreferences)
         )
-        if contact_id is None:  # nothing stored about this visitor: nothing to show or erase
-            if isinstance(frame, MemoryExport):
-                await self._send({"type": "memory.export", "data": {}})
-            else:
-                await self._send(
-                    {"type": "memory", "items": [], "preferences": {}, "summaries": []}
-                )
-            return
+        if contact_id is None:
+            # A signed-in customer's contact exists from the connect on: this is an anonymous
+            # visitor who has stored nothing, refused like one who has (memory_frames).
+            raise FrameError(
+                "identity_required",
+                "stored memory is shown and erased only for a signed-in customer",
+            )
         reply, erased = await database_sync_to_async(answer_memory_frame)(contact_id, frame)
         await self._send(reply)
         if erased:

@@ -128,6 +128,9 @@ CELERY_TASK_ROUTES = {
     "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},
     "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
+    # Tenants' receivers, however slow, wait on their own worker (supervisor.WEBHOOK_QUEUES).
+    "api.tasks.deliver_webhook": {"queue": "webhooks"},
+    "api.tasks.requeue_due_deliveries": {"queue": "webhooks"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Periodic work (celery beat, started by the supervisor): rollups, webhook safety net.
@@ -187,6 +190,17 @@ EMBEDDING_DTYPE = config.env_choice(
 # Webhooks (platform/api/webhooks.py): retry n waits base * 2**(n-1) s, capped at an hour.
 WEBHOOK_RETRY_BASE_S = config.env_float("SWITCHBOARD_WEBHOOK_RETRY_BASE_S", 10.0, minimum=0.1)
 WEBHOOK_MAX_ATTEMPTS = config.env_int("SWITCHBOARD_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+# One delivery: at most this long in all, and this many bytes of the answer read (raw, never
+# decompressed). After this many failures in a row an endpoint's circuit opens: its
+# deliveries wait the cool-down, then one probe decides.
+WEBHOOK_DEADLINE_S = config.env_float("SWITCHBOARD_WEBHOOK_DEADLINE_S", 15.0, minimum=1.0)
+WEBHOOK_MAX_RESPONSE_BYTES = config.env_int(
+    "SWITCHBOARD_WEBHOOK_MAX_RESPONSE_BYTES", 16 * 1024, minimum=0
+)
+WEBHOOK_BREAKER_FAILURES = config.env_int("SWITCHBOARD_WEBHOOK_BREAKER_FAILURES", 5, minimum=1)
+WEBHOOK_BREAKER_COOLDOWN_S = config.env_float(
+    "SWITCHBOARD_WEBHOOK_BREAKER_COOLDOWN_S", 300.0, minimum=1.0
+)
 
 # Long-term memory (docs/memory.md): a conversation idle this long counts as ended and is
 # summarised; recall puts at most this many facts / past chats in a prompt, past chats only

@@ -23,6 +23,9 @@ PYTHON = sys.executable
 # `llm`: model work (replies, summaries). The rest: embeddings and ingestion, webhooks, rollups.
 LLM_QUEUES = "llm"
 BACKGROUND_QUEUES = "celery,embeddings"
+# Webhook deliveries wait on tenants' receivers: their own worker, so a slow one never holds
+# up ingestion or labelling.
+WEBHOOK_QUEUES = "webhooks"
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -167,6 +170,7 @@ def main() -> None:
         start_web(host, port, env=env),
         start_worker(LLM_QUEUES, concurrency=llm_workers, name="llm", env=env),
         start_worker(BACKGROUND_QUEUES, concurrency=1, name="background", env=env),
+        start_worker(WEBHOOK_QUEUES, concurrency=2, name="webhooks", env=env),
         start_beat(env=env),
     ]
 

@@ -156,9 +156,16 @@ LLM_MAX_ATTEMPTS = 3
 # Test-only engines that crash or hang the worker (bots/engines/faults.py); never in production.
 FAULT_INJECTION = config.env_bool("SWITCHBOARD_FAULT_INJECTION", False)
 # The llm worker re-enqueues user messages left without a live reply this long (Redis lost
-# the task, the whole worker died): at start-up, then every interval (bots/sweeper.py).
+# the task, the whole worker died): at start-up, then every interval from beat; past an hour
+# they get the fallback instead (bots/sweeper.py).
 REPLY_SWEEP_AFTER_S = config.env_int("SWITCHBOARD_REPLY_SWEEP_AFTER_S", 30, minimum=1)
 REPLY_SWEEP_INTERVAL_S = config.env_int("SWITCHBOARD_REPLY_SWEEP_INTERVAL_S", 30, minimum=0)
+if REPLY_SWEEP_INTERVAL_S:
+    # From beat, not a self-rescheduling chain: a Redis restart cannot lose the schedule.
+    CELERY_BEAT_SCHEDULE["sweep-orphaned-replies"] = {
+        "task": "bots.tasks.sweep_orphaned_replies",
+        "schedule": float(REPLY_SWEEP_INTERVAL_S),
+    }
 LLM_STREAM_FRAME_MS = config.env_int("SWITCHBOARD_STREAM_FRAME_MS", 40, minimum=5, maximum=500)
 LLM_THREADS = config.env_int("SWITCHBOARD_LLM_THREADS", 2, minimum=1)
 LLM_CONTEXT_TOKENS = config.env_int("SWITCHBOARD_LLM_CONTEXT_TOKENS", 2048, minimum=256)

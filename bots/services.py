@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from bots import answers
 from bots.context import gather_context
-from bots.engines import EngineError, Usage, get_engine
+from bots.engines import EngineError, Usage
+from bots.engines.registry import engine_for_bot
 from bots.models import Bot
 from bots.prompts import build_messages
 from memory.frames import message_payload
@@ -364,7 +365,7 @@ def generate_reply_for(claim: Claim) -> Message:
     started = time.perf_counter()
     queue_wait_ms = max(0, int((timezone.now() - user.created_at).total_seconds() * 1000))
 
-    engine = get_engine(bot.engine, bot.model)
+    engine = engine_for_bot(bot)
     # The newest messages only: the window is cut to the model's context anyway.
     history = recent_turns(conversation.pk, user.seq, HISTORY_MESSAGES)
     context = gather_context(conversation, user)

@@ -25,6 +25,14 @@ def _free_port() -> int:
 # tests serve pages to ingest by URL (workers inherit it through the environment).
 os.environ.setdefault("SWITCHBOARD_FETCH_ALLOW_HOSTS", f"127.0.0.1:{_free_port()}")
 
+# The operator's model registry for the suite (workers inherit it): the bundled SmolLM2 and
+# the same model behind the OpenAI-compatible test server (tests/bots/conftest.py).
+os.environ.setdefault(
+    "SWITCHBOARD_MODELS",
+    '{"smollm2": {"engine": "llamacpp", "model": ""},'
+    ' "smollm2-served": {"engine": "openai", "model": "smollm2-served"}}',
+)
+
 from switchboard.settings import *  # noqa: E402,F403
 from switchboard.settings import DATABASES  # noqa: E402
 

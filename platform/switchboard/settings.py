@@ -166,6 +166,12 @@ if REPLY_SWEEP_INTERVAL_S:
         "task": "bots.tasks.sweep_orphaned_replies",
         "schedule": float(REPLY_SWEEP_INTERVAL_S),
     }
+# The operator's model registry (bots/engines/registry.py): `{name: {"engine", "model"}}` as
+# JSON, or the path of a JSON file. Bots choose among these only; organizations' allow-lists
+# narrow them. Default: the bundled SmolLM2 (llama.cpp, model "" = the bundled GGUF).
+MODELS = config.env_models("SWITCHBOARD_MODELS", {"smollm2": {"engine": "llamacpp", "model": ""}})
+# Engines kept loaded per worker process; the least recently used is closed beyond this.
+LLM_ENGINE_CACHE = config.env_int("SWITCHBOARD_LLM_ENGINE_CACHE", 2, minimum=1)
 LLM_STREAM_FRAME_MS = config.env_int("SWITCHBOARD_STREAM_FRAME_MS", 40, minimum=5, maximum=500)
 LLM_THREADS = config.env_int("SWITCHBOARD_LLM_THREADS", 2, minimum=1)
 LLM_CONTEXT_TOKENS = config.env_int("SWITCHBOARD_LLM_CONTEXT_TOKENS", 2048, minimum=256)

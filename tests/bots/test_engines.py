@@ -354,3 +354,42 @@ def test_a_bot_may_only_use_the_operators_models_allowed_for_its_organization() 
     with pytest.raises(EngineError) as refused:
         engine_for_bot(Bot.objects.select_related("organization").get(pk=tenant.bot.pk))
     assert refused.value.permanent
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_model_outside_the_registry_and_only_superusers_set_allow_lists() -> (
+    None
+):
+    from django.contrib import admin
+    from django.contrib.auth.models import Permission, User
+    from django.forms.models import model_to_dict
+    from django.test import RequestFactory
+
+    from accounts.models import Membership, Organization
+    from bots.models import Bot
+    from tests.conftest import make_bot
+
+    bot = make_bot()
+    staff = User.objects.create_user("staff-models", password="pw-staff-1", is_staff=True)
+    staff.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_bot", "change_bot", "view_organization", "change_organization"]
+        )
+    )
+    Membership.objects.create(user=staff, organization=bot.organization, role="admin")
+    request = RequestFactory().post("/admin/bots/bot/")
+    request.user = staff
+
+    bot_admin = admin.site._registry[Bot]
+    form_class = bot_admin.get_form(request, bot, change=True)
+    data = {**model_to_dict(bot), "model": "/etc/passwd"}
+    form = form_class(data=data, instance=bot)
+    assert not form.is_valid()
+    assert "model" in form.errors
+    data["model"] = ""
+    assert form_class(data=data, instance=bot).is_valid()
+
+    org_admin = admin.site._registry[Organization]
+    assert "allowed_models" in org_admin.get_readonly_fields(request, bot.organization)
+    request.user = User.objects.create_superuser("operator", password="pw-operator-1")
+    assert "allowed_models" not in org_admin.get_readonly_fields(request, bot.organization)

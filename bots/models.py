@@ -61,6 +61,19 @@ class Bot(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Engine and model must be an operator's registry entry allowed for the org."""
+        from django.core.exceptions import ValidationError
+
+        from bots.engines.registry import ModelNotAllowed, check_choice
+
+        if self.organization_id is None:
+            return
+        try:
+            check_choice(self.organization, self.engine, self.model)
+        except ModelNotAllowed as exc:
+            raise ValidationError({"model": str(exc)}) from exc
+
 
 def new_widget_key() -> str:
     return "wk_" + secrets.token_urlsafe(24)

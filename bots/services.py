@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from bots import answers
 from bots.context import gather_context
-from bots.engines import EngineError, Usage, get_engine
+from bots.engines import EngineError, Usage
+from bots.engines.registry import engine_for_bot
 from bots.models import Bot
 from bots.prompts import build_messages
 from memory.frames import message_payload
@@ -239,6 +240,39 @@ def fail_reply(user_message_id: int, error: str) -> None:
             _fail(reply, error)
 
 
+def answer_with_fallback(user_message_id: int, error: str) -> bool:
+    """Too late to generate (the sweeper's horizon passed): the customer gets the fallback
+    line and the offer of a person, never silence. False when the message has a reply that is
+    final, failed or still live, or the bot no longer owns the conversation."""
+    with transaction.atomic():
+        found = _lock_question(user_message_id)
+        if found is None:
+            return False
+        user, existing_id = found
+        if user.conversation.status != Conversation.Status.BOT:
+            return False
+        if existing_id is None:
+            reply = Message(
+                conversation_id=user.conversation_id,
+                role=Message.Role.BOT,
+                status=Message.Status.FAILED,
+                reply_to=user,
+                text=FALLBACK_TEXT,
+                error=error[:500],
+            )
+            append_message(reply)
+            publish_message_stored(reply.conversation_id, reply.pk)
+            return True
+        reply = Message.objects.select_for_update().get(pk=existing_id)
+        if reply.status != Message.Status.STREAMING:
+            return False
+        live = reply.lease_until and reply.lease_until > timezone.now()
+        if live and not holder_is_dead(reply.lease_token):
+            return False
+        _fail(reply, error)
+        return True
+
+
 def release_claim(claim: Claim) -> None:
     """Let the next attempt start at once instead of waiting for the lease to run out."""
     Message.objects.filter(pk=claim.reply.pk, lease_token=claim.token).update(
@@ -302,7 +336,7 @@ def generate_reply_for(claim: Claim) -> Message:
     started = time.perf_counter()
     queue_wait_ms = max(0, int((timezone.now() - user.created_at).total_seconds() * 1000))
 
-    engine = get_engine(bot.engine, bot.model)
+    engine = engine_for_bot(bot)
     # The newest messages only: the window is cut to the model's context anyway.
     history = recent_turns(conversation.pk, user.seq, HISTORY_MESSAGES)
     context = gather_context(conversation, user)

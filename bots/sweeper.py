@@ -3,7 +3,9 @@
 Postgres is the log: a stored user message in a bot conversation with no reply, or with a
 reply still `streaming` under an expired lease, is an orphan. Re-enqueueing is safe because
 `claim_reply` is idempotent; a Redis key per message keeps one re-enqueue per window.
-The llm worker sweeps at start-up and then every SWITCHBOARD_REPLY_SWEEP_INTERVAL_S.
+An orphan older than HORIZON is not generated any more: it is answered with the fallback and
+the offer of a person, so no customer is left without an answer.
+The llm worker sweeps at start-up; celery beat runs it every SWITCHBOARD_REPLY_SWEEP_INTERVAL_S.
 """
 
 from __future__ import annotations
@@ -24,16 +26,22 @@ log = logging.getLogger(__name__)
 # Older orphans are left alone: after the broker's visibility timeout kombu restores an
 # unacked task itself, and answering a day-old question is worse than not answering it.
 HORIZON = timedelta(hours=1)
-CHAIN_LOCK = "sb:sweeper:next"
+# Past the horizon an orphan gets the fallback; one seen by no sweep for this long (beat down
+# a whole day) is left alone, so each sweep reads a bounded window.
+FALLBACK_WINDOW = timedelta(days=1)
 
 
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
 
 
-def orphaned_user_messages() -> list[int]:
-    """Ids of user messages that should have a reply being generated, and do not."""
+def orphaned_user_messages(*, stale: bool = False) -> list[int]:
+    """Ids of user messages that should have a reply being generated, and do not; with
+    `stale`, those past the horizon instead (the ones to answer with the fallback)."""
     now = timezone.now()
+    newest, oldest = now - timedelta(seconds=settings.REPLY_SWEEP_AFTER_S), now - HORIZON
+    if stale:
+        newest, oldest = oldest, oldest - FALLBACK_WINDOW
     done = Message.objects.filter(
         reply_to=OuterRef("pk"), status__in=[Message.Status.FINAL, Message.Status.FAILED]
     )
@@ -46,8 +54,8 @@ def orphaned_user_messages() -> list[int]:
         Message.objects.filter(
             role=Message.Role.USER,
             conversation__status=Conversation.Status.BOT,
-            created_at__lt=now - timedelta(seconds=settings.REPLY_SWEEP_AFTER_S),
-            created_at__gte=now - HORIZON,
+            created_at__lt=newest,
+            created_at__gte=oldest,
         )
         .exclude(Exists(done))
         # A person answered after it (a handoff, then handed back): no late bot reply.
@@ -79,7 +87,15 @@ def requeue_orphaned_replies() -> list[int]:
     return requeued
 
 
-def claim_next_sweep() -> bool:
-    """One periodic chain across all workers: only the holder of this key schedules the next."""
-    interval = settings.REPLY_SWEEP_INTERVAL_S
-    return bool(_redis().set(CHAIN_LOCK, 1, nx=True, ex=max(1, int(interval * 0.9))))
+def answer_stale_orphans() -> list[int]:
+    """Orphans past the horizon: the fallback and the offer of a person, never silence."""
+    from bots.services import answer_with_fallback
+
+    answered = [
+        message_id
+        for message_id in orphaned_user_messages(stale=True)
+        if answer_with_fallback(message_id, "lost: not answered within the sweep horizon")
+    ]
+    if answered:
+        log.warning("answered %d stale orphans with the fallback: %s", len(answered), answered)
+    return answered

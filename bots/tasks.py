@@ -61,10 +61,10 @@ def generate_reply(self: Task, user_message_id: int, after_conversation: int | N
 
 @shared_task(queue=LLM_QUEUE, ignore_result=True)  # type: ignore[untyped-decorator]
 def sweep_orphaned_replies() -> None:
-    """Re-enqueue lost generations, then schedule the next sweep (one chain for all workers)."""
+    """Celery beat runs this (settings.CELERY_BEAT_SCHEDULE): one schedule for all workers,
+    which no lost task or Redis restart can break, unlike a task that re-enqueues itself."""
     sweeper.requeue_orphaned_replies()
-    if settings.REPLY_SWEEP_INTERVAL_S and sweeper.claim_next_sweep():
-        sweep_orphaned_replies.apply_async(countdown=settings.REPLY_SWEEP_INTERVAL_S)
+    sweeper.answer_stale_orphans()
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
@@ -77,5 +77,3 @@ def sweep_on_start(sender: Any, **_kwargs: Any) -> None:
     finally:
         # Children forked later (a replaced child) must not inherit this connection.
         db.connections.close_all()
-    if settings.REPLY_SWEEP_INTERVAL_S:
-        sweep_orphaned_replies.apply_async(countdown=settings.REPLY_SWEEP_INTERVAL_S)

@@ -83,7 +83,7 @@ class LivePlatform:
 
 @pytest.fixture(scope="session")
 def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[LivePlatform]:
-    """A web server, an `llm` worker and a background worker, as processes, on the test database."""
+    """A web server and the llm, background and webhook workers, as processes, on the test DB."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = supervisor.child_env(
@@ -109,6 +109,9 @@ def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[
             env=env,
             log=worker_log,
             nice=supervisor.BACKGROUND_NICE,
+        ),
+        supervisor.start_worker(
+            supervisor.WEBHOOK_QUEUES, name=f"webhooks-{tag}", env=env, log=worker_log
         ),
     ]
     try:

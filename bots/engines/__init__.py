@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import atexit
+import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from django.conf import settings
 
 from .base import ChatMessage, Engine, EngineError, Usage
 
-__all__ = ["ChatMessage", "Engine", "EngineError", "Usage", "get_engine", "register_engine"]
+__all__ = [
+    "ChatMessage",
+    "Engine",
+    "EngineError",
+    "Usage",
+    "get_engine",
+    "register_engine",
+    "registered_kinds",
+]
 
-_engines: dict[tuple[str, str], Engine] = {}
+# Least recently used last out: at most settings.LLM_ENGINE_CACHE engines stay loaded.
+_engines: OrderedDict[tuple[str, str], Engine] = OrderedDict()
 _extra: dict[str, Callable[[str], Engine]] = {}
 _lock = threading.Lock()
 
@@ -22,10 +33,14 @@ def _close_engines() -> None:
     # llama.cpp frees its model in __del__, which fails once the interpreter is tearing
     # down its modules: close loaded engines while everything still exists.
     for engine in list(_engines.values()):
-        close = getattr(engine, "close", None)
-        if callable(close):
-            close()
+        _close(engine)
     _engines.clear()
+
+
+def _close(engine: Engine) -> None:
+    close = getattr(engine, "close", None)
+    if callable(close):
+        close()
 
 
 def register_engine(kind: str, factory: Callable[[str], Engine]) -> None:
@@ -33,13 +48,31 @@ def register_engine(kind: str, factory: Callable[[str], Engine]) -> None:
     _extra[kind] = factory
 
 
+def registered_kinds() -> set[str]:
+    return set(_extra)
+
+
+def canonical_model(kind: str, model: str) -> str:
+    """A file or folder by its resolved path: `a/../b.gguf` and a symlink load it once."""
+    if kind in ("llamacpp", "transformers") and model:
+        return os.path.realpath(model)
+    return model
+
+
 def get_engine(kind: str, model: str = "") -> Engine:
-    """The loaded engine for (kind, model), built on first use in this process."""
+    """The loaded engine for (kind, model), built on first use in this process; the least
+    recently used one is closed when more than settings.LLM_ENGINE_CACHE are loaded."""
+    model = canonical_model(kind, model)
     key = (kind, model)
     with _lock:
         engine = _engines.get(key)
-        if engine is None:
-            engine = _engines[key] = _build(kind, model)
+        if engine is not None:
+            _engines.move_to_end(key)
+            return engine
+        engine = _engines[key] = _build(kind, model)
+        while len(_engines) > settings.LLM_ENGINE_CACHE:
+            _, evicted = _engines.popitem(last=False)
+            _close(evicted)
         return engine
 
 

@@ -361,7 +361,8 @@ def _transcript(messages: Iterable[Message]) -> str:
 
 def summarise_conversation(conversation_id: int) -> ConversationSummary | None:
     """Write (or refresh) the summary of an ended conversation, with its embedding."""
-    from bots.engines import ChatMessage, EngineError, Usage, get_engine
+    from bots.engines import ChatMessage, EngineError, Usage
+    from bots.engines.registry import engine_for_bot
     from bots.prompts import template
 
     conversation = Conversation.objects.select_related("bot").filter(pk=conversation_id).first()
@@ -379,7 +380,7 @@ def summarise_conversation(conversation_id: int) -> ConversationSummary | None:
         {"role": "user", "content": _transcript(messages)[-4000:]},
     ]
     try:
-        engine = get_engine(conversation.bot.engine, conversation.bot.model)
+        engine = engine_for_bot(conversation.bot)
         text = "".join(engine.stream(prompt, max_tokens=96, temperature=0.0, usage=Usage()))
     except EngineError as exc:
         # Stored anyway (from the customer's words), so the sweep does not retry it forever.

@@ -10,6 +10,9 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Names from the operator's model registry (settings.MODELS) its bots may use; empty:
+    # every entry. Set by the operator (superuser), never by the tenant.
+    allowed_models = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return self.name

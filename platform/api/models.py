@@ -55,6 +55,10 @@ class WebhookEndpoint(models.Model):
     secret = models.CharField(max_length=80, default=new_webhook_secret)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The circuit breaker (api.webhooks): failed attempts in a row, and until when deliveries
+    # to this endpoint are held back after too many of them.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    circuit_open_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.url

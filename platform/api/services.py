@@ -1,37 +1,29 @@
-"""Writes the API performs that no other app offers yet.
+"""Writes the API performs: each goes through the owning app's service, never around it.
 
-`send_agent_message` belongs with the desk (issue #4); when desk grows its own service the
-endpoint should call that instead.
+An agent's message goes through the desk's state machine (desk.services), as the console's
+does: the owner check, the bot's reply in flight cut, a handoff and an audit row, queue events.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.contrib.auth.models import User
+from ninja.errors import HttpError
 
+from desk import services as desk
 from memory.models import Conversation, Message
-from memory.services import allocate_seq
-from switchboard.realtime import publish_message_stored
+
+from .auth import Caller
 
 
-def send_agent_message(conversation: Conversation, text: str, author_id: int | None) -> Message:
-    """Store an agent message; a conversation still with the bot moves to the agent."""
-    with transaction.atomic():
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        message = Message.objects.create(
-            conversation=locked,
-            seq=allocate_seq(locked.pk),
-            role=Message.Role.AGENT,
-            text=text,
-            status=Message.Status.RECEIVED,
-            author_id=author_id,
-        )
-        if locked.status in (Conversation.Status.BOT, Conversation.Status.WAITING):
-            # The bot's conditional writes require status "bot": this stops a reply mid-stream.
-            locked.status = Conversation.Status.AGENT
-            fields = ["status", "updated_at"]
-            if author_id is not None and locked.assignee_id is None:
-                locked.assignee_id = author_id
-                fields.append("assignee")
-            locked.save(update_fields=fields)
-        publish_message_stored(locked.pk, message.pk)
-    return message
+def send_agent_message(conversation: Conversation, text: str, caller: Caller) -> Message:
+    """A console user sends as themselves, claiming a conversation nobody owns yet; an API key
+    sends as the organization's integration and leaves the conversation waiting for an agent.
+    Someone else's conversation, or a resolved one, is a 409."""
+    try:
+        if caller.user_id is not None:
+            agent = User.objects.get(pk=caller.user_id)
+            return desk.send_agent_message(agent, conversation.pk, text, claim=True)
+        assert caller.api_key_id is not None
+        return desk.send_integration_message(conversation.pk, text, caller.api_key_id)
+    except desk.Conflict as exc:
+        raise HttpError(409, "Another agent owns this conversation, or it is resolved.") from exc

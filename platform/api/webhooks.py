@@ -5,6 +5,11 @@ so two workers never send it at the same time; a crash after the receiver answer
 we recorded it sends the same `X-Switchboard-Delivery` id again, which receivers dedupe on.
 Target URLs pass the knowledge fetcher's SSRF guard at save time and again at every attempt,
 and the connection goes to the very address that was checked.
+
+A receiver is untrusted: one attempt lasts at most WEBHOOK_DEADLINE_S in all, reads at most
+WEBHOOK_MAX_RESPONSE_BYTES of the answer as raw bytes (never decompressed), and an endpoint
+failing WEBHOOK_BREAKER_FAILURES times in a row has its circuit opened: its deliveries wait
+out the cool-down, then a single probe decides whether the rest go.
 """
 
 from __future__ import annotations
@@ -12,28 +17,32 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from memory.knowledge.fetch import FetchError, Target, validate_public_url
 
 from .models import WebhookDelivery, WebhookEndpoint
 
+log = logging.getLogger(__name__)
+
 SIGNATURE_HEADER = "X-Switchboard-Signature"
 TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
 DELIVERY_HEADER = "X-Switchboard-Delivery"
 EVENT_HEADER = "X-Switchboard-Event"
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMEOUT = httpx.Timeout(5.0, connect=5.0)
 LEASE = timedelta(seconds=60)
 
 
@@ -104,7 +113,13 @@ def backoff_s(attempts: int) -> float:
     return float(min(base * 2 ** max(0, attempts - 1), 3600.0))
 
 
-def _post(target: Target, body: bytes, headers: dict[str, str]) -> httpx.Response:
+class DeadlineExceeded(Exception):
+    pass
+
+
+def _post(target: Target, body: bytes, headers: dict[str, str]) -> int:
+    """POST and return the status code; the answer is streamed, capped and never decoded."""
+    deadline = time.monotonic() + float(settings.WEBHOOK_DEADLINE_S)
     parts = urlsplit(target.url)
     ip_host = f"[{target.address}]" if target.address.version == 6 else str(target.address)
     pinned = parts._replace(netloc=f"{ip_host}:{target.port}").geturl()
@@ -116,14 +131,91 @@ def _post(target: Target, body: bytes, headers: dict[str, str]) -> httpx.Respons
             "POST",
             pinned,
             content=body,
-            headers={**headers, "Host": host_header},
+            headers={**headers, "Host": host_header, "Accept-Encoding": "identity"},
             extensions=extensions,
         )
-        return client.send(request)
+        response = client.send(request, stream=True)
+        try:
+            # Raw bytes only: a Content-Encoding bomb is never inflated, and a receiver that
+            # drips its body forever is cut at the deadline.
+            budget = int(settings.WEBHOOK_MAX_RESPONSE_BYTES)
+            for chunk in response.iter_raw():
+                budget -= len(chunk)
+                if budget <= 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise DeadlineExceeded(f"no answer within {settings.WEBHOOK_DEADLINE_S:g} s")
+        finally:
+            response.close()
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"no answer within {settings.WEBHOOK_DEADLINE_S:g} s")
+        return response.status_code
+
+
+def _circuit_lets_through(endpoint: WebhookEndpoint) -> datetime | None:
+    """None when this attempt may go; else when to try again (the circuit is open).
+
+    After a cool-down one attempt probes: it re-opens the circuit for everyone else until it
+    succeeds (conditional UPDATE, so exactly one probe goes).
+    """
+    if endpoint.consecutive_failures < settings.WEBHOOK_BREAKER_FAILURES:
+        return None
+    now = timezone.now()
+    reopen = now + timedelta(seconds=float(settings.WEBHOOK_BREAKER_COOLDOWN_S))
+    probe = (
+        WebhookEndpoint.objects.filter(pk=endpoint.pk)
+        .filter(Q(circuit_open_until__isnull=True) | Q(circuit_open_until__lte=now))
+        .update(circuit_open_until=reopen)
+    )
+    if probe:
+        return None
+    held = WebhookEndpoint.objects.filter(pk=endpoint.pk).values_list(
+        "circuit_open_until", flat=True
+    )
+    return held.first() or reopen
+
+
+def _record_outcome(endpoint: WebhookEndpoint, ok: bool) -> None:
+    if ok:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            consecutive_failures=0, circuit_open_until=None
+        )
+        return
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1
+    )
+    failures = WebhookEndpoint.objects.filter(pk=endpoint.pk).values_list(
+        "consecutive_failures", flat=True
+    )
+    if (failures.first() or 0) >= settings.WEBHOOK_BREAKER_FAILURES:
+        reopen = timezone.now() + timedelta(seconds=float(settings.WEBHOOK_BREAKER_COOLDOWN_S))
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(circuit_open_until=reopen)
+        log.warning("webhook endpoint %s: circuit open until %s", endpoint.pk, reopen)
+
+
+def _hold_back(delivery_id: str, until: datetime) -> str:
+    """The circuit is open: wait for it without spending an attempt."""
+    from .tasks import deliver_webhook
+
+    WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).update(
+        next_attempt_at=until, last_error="circuit open: the endpoint kept failing"
+    )
+    countdown = max(1.0, (until - timezone.now()).total_seconds())
+    deliver_webhook.apply_async((delivery_id,), countdown=countdown)
+    return "held"
 
 
 def deliver(delivery_id: str) -> str:
     """One attempt; returns the delivery's status afterwards. Re-schedules itself on failure."""
+    endpoint = WebhookEndpoint.objects.filter(
+        deliveries__pk=delivery_id, deliveries__status=WebhookDelivery.Status.PENDING
+    ).first()
+    if endpoint is None:
+        return "skipped"
+    if endpoint.active:
+        held_until = _circuit_lets_through(endpoint)
+        if held_until is not None:
+            return _hold_back(delivery_id, held_until)
     now = timezone.now()
     claimed = WebhookDelivery.objects.filter(
         pk=delivery_id, status=WebhookDelivery.Status.PENDING
@@ -155,12 +247,15 @@ def deliver(delivery_id: str) -> str:
             return _finish(delivery, WebhookDelivery.Status.FAILED, error=str(exc))
         return _retry_later(delivery, error=str(exc))
     try:
-        response = _post(target, body, headers)
-    except httpx.HTTPError as exc:
+        code = _post(target, body, headers)
+    except (httpx.HTTPError, DeadlineExceeded, SoftTimeLimitExceeded) as exc:
+        _record_outcome(endpoint, ok=False)
         return _retry_later(delivery, error=f"{type(exc).__name__}: {exc}"[:500])
-    if 200 <= response.status_code < 300:
-        return _finish(delivery, WebhookDelivery.Status.SUCCEEDED, code=response.status_code)
-    return _retry_later(delivery, error=f"HTTP {response.status_code}", code=response.status_code)
+    if 200 <= code < 300:
+        _record_outcome(endpoint, ok=True)
+        return _finish(delivery, WebhookDelivery.Status.SUCCEEDED, code=code)
+    _record_outcome(endpoint, ok=False)
+    return _retry_later(delivery, error=f"HTTP {code}", code=code)
 
 
 def _finish(

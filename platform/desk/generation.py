@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from bots import answers
 from bots.context import PromptContext, gather_context
-from bots.engines import Usage, get_engine
+from bots.engines import Usage
+from bots.engines.registry import engine_for_bot
 from bots.prompts import build_messages
 from desk import events
 from memory.models import Conversation, Message
@@ -30,7 +31,7 @@ def draft_reply(conversation_id: int, user_id: int) -> str:
     )
     last_customer = next((m for m in reversed(history) if m.role == Message.Role.USER), None)
     context = gather_context(conversation, last_customer) if last_customer else PromptContext()
-    engine = get_engine(bot.engine, bot.model)
+    engine = engine_for_bot(bot)
     plan = answers.plan_reply(bot, engine, context, last_customer.text if last_customer else "")
     # "I don't know, shall I get a person?" is the bot's line; the agent is that person.
     text = plan.text if plan.text is not None and context.sources else None

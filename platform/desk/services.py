@@ -200,8 +200,16 @@ def _owned(agent: User, conversation_id: int) -> Conversation:
     return locked
 
 
-def send_agent_message(agent: User, conversation_id: int, text: str) -> Message:
+def send_agent_message(
+    agent: User, conversation_id: int, text: str, *, claim: bool = False
+) -> Message:
+    """The owner's message. With `claim`, an agent first takes a conversation nobody owns yet
+    (from the bot or the queue) exactly as a console claim does, in the same transaction."""
     with transaction.atomic():
+        if claim:
+            take_conversation(
+                _agent_conversation(agent, conversation_id), agent, agent, "claim", via="api"
+            )
         conversation = _owned(agent, conversation_id)
         message = Message.objects.create(
             conversation=conversation,
@@ -212,6 +220,39 @@ def send_agent_message(agent: User, conversation_id: int, text: str) -> Message:
             author=agent,
         )
         audit(agent, conversation.organization_id, "message", conversation, message_id=message.pk)
+        publish_message_stored(conversation.pk, message.pk)
+    return message
+
+
+def send_integration_message(conversation_id: int, text: str, api_key_id: int) -> Message:
+    """A message from an API key, with no person behind it to own the conversation.
+
+    A conversation still with the bot is handed off first (its reply in flight is cut, the
+    trip opens, it joins the queue), so an agent can always claim it next; one waiting stays
+    waiting. A conversation an agent owns, or a resolved one, is refused with Conflict.
+    """
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.status == Status.BOT:
+            request_handoff(conversation.pk, "api_message")
+            audit(None, conversation.organization_id, "handoff", conversation, api_key=api_key_id)
+        elif conversation.status != Status.WAITING:
+            raise Conflict("not yours")
+        message = Message.objects.create(
+            conversation=conversation,
+            seq=allocate_seq(conversation.pk),
+            role=Message.Role.AGENT,
+            text=text,
+            status=Message.Status.RECEIVED,
+        )
+        audit(
+            None,
+            conversation.organization_id,
+            "message",
+            conversation,
+            message_id=message.pk,
+            api_key=api_key_id,
+        )
         publish_message_stored(conversation.pk, message.pk)
     return message
 
@@ -339,6 +380,7 @@ __all__ = [
     "request_handoff",
     "resolve_conversation",
     "send_agent_message",
+    "send_integration_message",
     "take_conversation",
     "transfer_conversation",
 ]

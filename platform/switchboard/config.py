@@ -91,6 +91,31 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     return value
 
 
+def env_models(name: str, default: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """`{name: {"engine": …, "model": …}}` as JSON, or the path of a JSON file holding it."""
+    import json
+
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        if not raw.startswith("{"):
+            with open(raw, encoding="utf-8") as file:
+                raw = file.read()
+        value = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(name, f"must be JSON or a JSON file's path ({exc})") from exc
+    engines = {"llamacpp", "transformers", "openai"}
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(name, 'must be a non-empty {"name": {"engine", "model"}} object')
+    for key, entry in value.items():
+        if not isinstance(entry, dict) or entry.get("engine") not in engines:
+            raise ConfigError(name, f"entry {key!r} needs an engine among {sorted(engines)}")
+        if not isinstance(entry.get("model", ""), str):
+            raise ConfigError(name, f"entry {key!r}: model must be a string")
+    return {str(k): {"engine": v["engine"], "model": v.get("model", "")} for k, v in value.items()}
+
+
 def database_from_url(name: str, url: str) -> dict[str, object]:
     """Django DATABASES entry from postgresql://user:pass@host:port/db?host=/socket/dir."""
     parts = urlsplit(url)

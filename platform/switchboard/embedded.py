@@ -86,8 +86,12 @@ def start_redis() -> str:
             "700",
             "--save",
             "",
+            # Append-only: a restarted Redis keeps the queued tasks (kombu's unacked ones
+            # included), so a restart loses no work that Postgres cannot tell us about.
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--dir",
             str(data_dir()),
             "--maxclients",

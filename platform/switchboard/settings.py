@@ -218,6 +218,9 @@ CELERY_TASK_ROUTES = {
     "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},
     "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
+    # Tenants' receivers, however slow, wait on their own worker (supervisor.WEBHOOK_QUEUES).
+    "api.tasks.deliver_webhook": {"queue": "webhooks"},
+    "api.tasks.requeue_due_deliveries": {"queue": "webhooks"},
 }
 # "priority": a worker consuming several queues takes them in the order given to -Q (a GPU
 # model worker on `-Q llm,llm-side` answers every waiting customer before any side work);
@@ -246,9 +249,22 @@ LLM_MAX_ATTEMPTS = 3
 # Test-only engines that crash or hang the worker (bots/engines/faults.py); never in production.
 FAULT_INJECTION = config.env_bool("SWITCHBOARD_FAULT_INJECTION", False)
 # The llm worker re-enqueues user messages left without a live reply this long (Redis lost
-# the task, the whole worker died): at start-up, then every interval (bots/sweeper.py).
+# the task, the whole worker died): at start-up, then every interval from beat; past an hour
+# they get the fallback instead (bots/sweeper.py).
 REPLY_SWEEP_AFTER_S = config.env_int("SWITCHBOARD_REPLY_SWEEP_AFTER_S", 30, minimum=1)
 REPLY_SWEEP_INTERVAL_S = config.env_int("SWITCHBOARD_REPLY_SWEEP_INTERVAL_S", 30, minimum=0)
+if REPLY_SWEEP_INTERVAL_S:
+    # From beat, not a self-rescheduling chain: a Redis restart cannot lose the schedule.
+    CELERY_BEAT_SCHEDULE["sweep-orphaned-replies"] = {
+        "task": "bots.tasks.sweep_orphaned_replies",
+        "schedule": float(REPLY_SWEEP_INTERVAL_S),
+    }
+# The operator's model registry (bots/engines/registry.py): `{name: {"engine", "model"}}` as
+# JSON, or the path of a JSON file. Bots choose among these only; organizations' allow-lists
+# narrow them. Default: the bundled SmolLM2 (llama.cpp, model "" = the bundled GGUF).
+MODELS = config.env_models("SWITCHBOARD_MODELS", {"smollm2": {"engine": "llamacpp", "model": ""}})
+# Engines kept loaded per worker process; the least recently used is closed beyond this.
+LLM_ENGINE_CACHE = config.env_int("SWITCHBOARD_LLM_ENGINE_CACHE", 2, minimum=1)
 LLM_STREAM_FRAME_MS = config.env_int("SWITCHBOARD_STREAM_FRAME_MS", 40, minimum=5, maximum=500)
 LLM_THREADS = config.env_int("SWITCHBOARD_LLM_THREADS", 2, minimum=1)
 LLM_CONTEXT_TOKENS = config.env_int("SWITCHBOARD_LLM_CONTEXT_TOKENS", 2048, minimum=256)
@@ -280,6 +296,17 @@ EMBEDDING_DTYPE = config.env_choice(
 # Webhooks (platform/api/webhooks.py): retry n waits base * 2**(n-1) s, capped at an hour.
 WEBHOOK_RETRY_BASE_S = config.env_float("SWITCHBOARD_WEBHOOK_RETRY_BASE_S", 10.0, minimum=0.1)
 WEBHOOK_MAX_ATTEMPTS = config.env_int("SWITCHBOARD_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+# One delivery: at most this long in all, and this many bytes of the answer read (raw, never
+# decompressed). After this many failures in a row an endpoint's circuit opens: its
+# deliveries wait the cool-down, then one probe decides.
+WEBHOOK_DEADLINE_S = config.env_float("SWITCHBOARD_WEBHOOK_DEADLINE_S", 15.0, minimum=1.0)
+WEBHOOK_MAX_RESPONSE_BYTES = config.env_int(
+    "SWITCHBOARD_WEBHOOK_MAX_RESPONSE_BYTES", 16 * 1024, minimum=0
+)
+WEBHOOK_BREAKER_FAILURES = config.env_int("SWITCHBOARD_WEBHOOK_BREAKER_FAILURES", 5, minimum=1)
+WEBHOOK_BREAKER_COOLDOWN_S = config.env_float(
+    "SWITCHBOARD_WEBHOOK_BREAKER_COOLDOWN_S", 300.0, minimum=1.0
+)
 
 # Long-term memory (docs/memory.md): a conversation idle this long counts as ended and is
 # summarised; recall puts at most this many facts / past chats in a prompt, past chats only

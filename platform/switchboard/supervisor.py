@@ -32,6 +32,9 @@ BACKGROUND_QUEUES = f"celery,embeddings,{LLM_SIDE_QUEUE}"
 # The background worker's niceness: on a few cores its model and embedding work must leave
 # the CPU to the reply being generated (llama.cpp uses every core it is given).
 BACKGROUND_NICE = 10
+# Webhook deliveries wait on tenants' receivers: their own worker, so a slow one never holds
+# up ingestion or labelling.
+WEBHOOK_QUEUES = "webhooks"
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -211,6 +214,7 @@ def main() -> None:
         start_worker(
             BACKGROUND_QUEUES, concurrency=1, name="background", env=env, nice=BACKGROUND_NICE
         ),
+        start_worker(WEBHOOK_QUEUES, concurrency=2, name="webhooks", env=env),
         start_beat(env=env),
     ]
 

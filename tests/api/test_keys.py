@@ -8,6 +8,7 @@ from django.test import Client
 from api.keys import revoke_api_key
 from api.models import ApiKey, WebhookEndpoint
 from bots.models import Bot
+from desk.models import AuditEvent, Handoff
 
 from .factories import bearer, make_tenant
 
@@ -119,7 +120,13 @@ def test_a_write_key_sends_an_agent_message_that_takes_the_conversation_from_the
     body = response.json()
     assert (body["role"], body["seq"], body["text"]) == ("agent", 3, "Hello, a human here.")
     tenant.conversation.refresh_from_db()
-    assert tenant.conversation.status == "agent"
+    # Taken from the bot into the queue (issue #11, item 6): a key is nobody an agent could
+    # wait on, so the conversation waits where any agent can claim it, never `agent` unowned.
+    assert (tenant.conversation.status, tenant.conversation.assignee_id) == ("waiting", None)
+    assert Handoff.objects.get(conversation=tenant.conversation).reason == "api_message"
+    assert set(
+        AuditEvent.objects.filter(conversation=tenant.conversation).values_list("action", flat=True)
+    ) == {"handoff", "message"}
 
 
 def test_lists_paginate_and_filter() -> None:

@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from api.models import WebhookDelivery, WebhookEndpoint
-from api.webhooks import verify
+from api.webhooks import deliver, verify
 from memory.models import Conversation
 from memory.services import open_conversation, record_user_message
 from tests.conftest import LivePlatform, make_bot, make_org, make_widget_key, new_visitor_id
 from tests.widget_client import WidgetClient, is_final_reply
 
 from .factories import bearer, make_tenant
-from .receiver import Receiver
+from .receiver import HostileReceiver, Receiver
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -195,3 +198,107 @@ def test_a_handoff_and_a_resolve_by_the_desk_queue_their_events() -> None:
     handoff, resolved = (payload["data"] for _, payload in queued)
     assert (handoff["status"], handoff["handoff_reason"]) == ("waiting", "customer_request")
     assert (resolved["status"], resolved["assignee_id"]) == ("resolved", agent.pk)
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileReceiver]:
+    host, port = settings.FETCH_ALLOW_HOSTS[0].rsplit(":", 1)
+    receiver = HostileReceiver(host, int(port))
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+def _delivery_to(endpoint: WebhookEndpoint) -> WebhookDelivery:
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint, event="message.created", payload={"data": {"n": 1}}
+    )
+
+
+def test_a_gzip_bomb_is_never_inflated_and_a_dripping_answer_is_cut_at_the_deadline(
+    hostile: HostileReceiver, settings: Any
+) -> None:
+    settings.WEBHOOK_DEADLINE_S = 2.0
+    endpoint = WebhookEndpoint.objects.create(
+        organization=make_org(), url=hostile.url, events=["message.created"]
+    )
+    hostile.mode = "bomb"
+    delivery = _delivery_to(endpoint)
+    started = time.monotonic()
+    assert deliver(str(delivery.pk)) == WebhookDelivery.Status.SUCCEEDED
+    assert time.monotonic() - started < 3
+    # ~50 MB offered (50 GB inflated): we hung up after a few KiB; what left the receiver is
+    # only what the sockets' buffers took.
+    assert hostile.bytes_sent < 16 * 1024 * 1024
+
+    hostile.mode = "drip"
+    delivery = _delivery_to(endpoint)
+    started = time.monotonic()
+    assert deliver(str(delivery.pk)) == WebhookDelivery.Status.PENDING  # retried later
+    assert 2 <= time.monotonic() - started < 4
+    delivery.refresh_from_db()
+    assert delivery.last_error.startswith("DeadlineExceeded")
+
+
+def test_an_endpoint_that_keeps_failing_opens_its_circuit_then_one_probe_closes_it(
+    hostile: HostileReceiver, settings: Any
+) -> None:
+    settings.WEBHOOK_BREAKER_FAILURES = 3
+    hostile.mode = "fail"
+    endpoint = WebhookEndpoint.objects.create(
+        organization=make_org(), url=hostile.url, events=["message.created"]
+    )
+    for _ in range(3):
+        assert deliver(str(_delivery_to(endpoint).pk)) == WebhookDelivery.Status.PENDING
+    endpoint.refresh_from_db()
+    assert endpoint.consecutive_failures == 3
+    assert endpoint.circuit_open_until is not None
+    assert endpoint.circuit_open_until > timezone.now() + timedelta(seconds=200)
+
+    # Open: the next delivery is held back without a request or a spent attempt.
+    held = _delivery_to(endpoint)
+    assert deliver(str(held.pk)) == "held"
+    held.refresh_from_db()
+    assert (held.status, held.attempts, hostile.requests) == ("pending", 0, 3)
+    assert held.next_attempt_at == endpoint.circuit_open_until
+
+    # The cool-down is over and the receiver is back: one probe goes and closes the circuit.
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        circuit_open_until=timezone.now() - timedelta(seconds=1)
+    )
+    hostile.mode = "ok"
+    assert deliver(str(held.pk)) == WebhookDelivery.Status.SUCCEEDED
+    endpoint.refresh_from_db()
+    assert (endpoint.consecutive_failures, endpoint.circuit_open_until) == (0, None)
+    assert deliver(str(_delivery_to(endpoint).pk)) == WebhookDelivery.Status.SUCCEEDED
+
+
+def test_a_slow_receiver_holds_up_only_the_webhooks_queue_never_ingestion(
+    live_platform: LivePlatform, hostile: HostileReceiver
+) -> None:
+    """Real workers: three deliveries to a receiver that answers after 10 s each, while a
+    knowledge document is ingested on the background worker."""
+    from memory.knowledge.models import Document
+    from memory.knowledge.services import add_document
+
+    hostile.mode, hostile.hold_s = "hold", 10.0
+    org = make_org()
+    bot = make_bot(org)
+    endpoint = WebhookEndpoint.objects.create(
+        organization=org, url=hostile.url, events=["message.created"]
+    )
+    conversation = open_conversation(bot, new_visitor_id())
+    for n in range(3):
+        record_user_message(conversation, f"c{n}", f"Question {n}?")
+    wait_for(lambda: hostile.requests >= 1, 30, "the first delivery to reach the receiver")
+    started = time.monotonic()
+    document = add_document(bot, kind="markdown", title="Cards", body="# Cards\n\nLost card? Call.")
+
+    def ready() -> bool:
+        return Document.objects.get(pk=document.pk).status == Document.Status.READY
+
+    wait_for(ready, 60, "the document to be ingested")
+    stuck = WebhookDelivery.objects.filter(endpoint=endpoint).exclude(status="succeeded")
+    # Ingestion did not wait behind the 3 x 10 s of deliveries.
+    assert stuck.exists(), "the receiver answered everything first: nothing was proven"
+    assert time.monotonic() - started < 25

@@ -273,3 +273,123 @@ def test_bot_on_the_openai_engine_answers_through_the_worker_and_the_widget_sock
 def test_bundled_model_is_the_smollm2_gguf() -> None:
     path = bundled_model_path()
     assert path.is_file() and path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+# The operator's registry and the engine cache (issue #11, item 10)
+
+
+def test_the_engine_cache_is_keyed_by_the_resolved_path_and_closes_the_least_recently_used(
+    tmp_path: Path, settings: SettingsWrapper
+) -> None:
+    settings.LLM_ENGINE_CACHE = 1
+    bundled = bundled_model_path()
+    alias = tmp_path / "alias.gguf"
+    alias.symlink_to(bundled)
+    dotted = bundled.parent / ".." / bundled.parent.name / bundled.name
+    first = get_engine("llamacpp", str(bundled))
+    assert get_engine("llamacpp", str(alias)) is first
+    assert get_engine("llamacpp", str(dotted)) is first
+
+    closed: list[str] = []
+    real_close = first.close  # type: ignore[attr-defined]
+
+    def recording_close() -> None:
+        closed.append("first")
+        real_close()
+
+    first.close = recording_close  # type: ignore[attr-defined]
+    default = get_engine("llamacpp")  # another entry: only one may stay loaded
+    assert closed == ["first"], "the least recently used engine was closed"
+    assert get_engine("llamacpp") is default
+    assert get_engine("llamacpp", str(alias)) is not first  # loaded again, fresh
+
+
+@pytest.mark.django_db
+def test_a_bot_may_only_use_the_operators_models_allowed_for_its_organization() -> None:
+    from django.core.exceptions import ValidationError
+    from django.test import Client
+
+    from bots.engines.registry import engine_for_bot
+    from bots.models import Bot
+    from tests.api.factories import bearer, make_tenant
+
+    tenant = make_tenant()
+    client, auth = Client(), bearer(tenant.write_key)
+
+    def create(engine: str, model: str) -> int:
+        return client.post(
+            "/api/bots",
+            data={"name": "b", "engine": engine, "model": model},
+            content_type="application/json",
+            **auth,
+        ).status_code
+
+    # The tenant cannot point the worker at a file or a model of its own choosing.
+    assert create("llamacpp", "/etc/passwd") == 422
+    assert create("transformers", "/srv/other-tenant/model") == 422
+    assert create("openai", "gpt-4o") == 422
+    assert create("llamacpp", "") == 201
+    assert create("openai", "smollm2-served") == 201
+    patch = client.patch(
+        f"/api/bots/{tenant.bot.pk}",
+        data={"model": "../../../../tmp/evil.gguf"},
+        content_type="application/json",
+        **auth,
+    )
+    assert patch.status_code == 422
+    assert patch.json()["error"]["code"] == "invalid"
+
+    # The admin's forms run the same check (ModelForm → full_clean → Bot.clean).
+    with pytest.raises(ValidationError):
+        Bot(organization=tenant.org, name="x", engine="llamacpp", model="/tmp/x.gguf").full_clean()
+
+    # The operator narrows an organization to one entry.
+    tenant.org.allowed_models = ["smollm2-served"]
+    tenant.org.save(update_fields=["allowed_models"])
+    assert create("llamacpp", "") == 422
+    assert create("openai", "smollm2-served") == 201
+
+    # A row written around both (a raw UPDATE) is still refused when the worker loads it.
+    Bot.objects.filter(pk=tenant.bot.pk).update(engine="llamacpp", model="/etc/passwd")
+    with pytest.raises(EngineError) as refused:
+        engine_for_bot(Bot.objects.select_related("organization").get(pk=tenant.bot.pk))
+    assert refused.value.permanent
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_model_outside_the_registry_and_only_superusers_set_allow_lists() -> (
+    None
+):
+    from django.contrib import admin
+    from django.contrib.auth.models import Permission, User
+    from django.forms.models import model_to_dict
+    from django.test import RequestFactory
+
+    from accounts.models import Membership, Organization
+    from bots.models import Bot
+    from tests.conftest import make_bot
+
+    bot = make_bot()
+    staff = User.objects.create_user("staff-models", password="pw-staff-1", is_staff=True)
+    staff.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_bot", "change_bot", "view_organization", "change_organization"]
+        )
+    )
+    Membership.objects.create(user=staff, organization=bot.organization, role="admin")
+    request = RequestFactory().post("/admin/bots/bot/")
+    request.user = staff
+
+    bot_admin = admin.site._registry[Bot]
+    form_class = bot_admin.get_form(request, bot, change=True)
+    data = {**model_to_dict(bot), "model": "/etc/passwd"}
+    form = form_class(data=data, instance=bot)
+    assert not form.is_valid()
+    assert "model" in form.errors
+    data["model"] = ""
+    assert form_class(data=data, instance=bot).is_valid()
+
+    org_admin = admin.site._registry[Organization]
+    assert "allowed_models" in org_admin.get_readonly_fields(request, bot.organization)
+    request.user = User.objects.create_superuser("operator", password="pw-operator-1")
+    assert "allowed_models" not in org_admin.get_readonly_fields(request, bot.organization)

@@ -68,6 +68,7 @@ class FaultPlatform:
     redis: subprocess.Popen[bytes] | None = None
     web: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
+    beat: subprocess.Popen[bytes] | None = None
     worker_env: dict[str, str] = field(default_factory=dict)
     starts: int = 0
 
@@ -179,10 +180,15 @@ def faults(django_db_setup: None, django_db_blocker: Any) -> Iterator[FaultPlatf
     try:
         platform.start_web()
         platform.start_worker()
+        # The periodic orphan sweep comes from beat, as in production (settings).
+        platform.beat = supervisor.start_beat(
+            env=platform.env,
+            log=open(folder / "beat.log", "ab"),  # noqa: SIM115
+        )
         yield platform
     finally:
         platform.stop_worker()
-        supervisor.stop([p for p in (platform.web, platform.redis) if p is not None])
+        supervisor.stop([p for p in (platform.beat, platform.web, platform.redis) if p])
 
 
 def _stored(bot_id: int) -> list[tuple[int, str, str]]:
@@ -398,3 +404,49 @@ def test_a_looping_engine_never_streams_the_repetition_with_fault_injection(
     assert streamed.count("Verifying") == 1 and "passport. Verifying" not in streamed, streamed
     assert seen.texts() == _stored(bot.pk), "the widget shows exactly what is stored"
     client.close()
+
+
+def test_beat_sweeps_after_a_redis_restart_with_the_worker_running_and_old_ones_get_the_fallback(
+    faults: FaultPlatform,
+) -> None:
+    """Issue #11, item 14: the worker is NOT restarted, so no start-up sweep helps; beat's
+    schedule survives Redis losing everything. A message past the horizon gets the fallback
+    and the offer of a person instead of silence."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bots.sweeper import HORIZON
+    from memory.models import Conversation
+    from memory.services import open_conversation
+
+    if faults.worker is None:
+        faults.start_worker()
+    bot = make_bot(max_tokens=16)
+    lost = open_conversation(bot, new_visitor_id())
+    stale = open_conversation(bot, new_visitor_id())
+    faults.restart_redis()
+    # Stored, never enqueued (what a Redis restart does to a queued task), with the worker up.
+    message, _ = record_user_message(lost, "lost-after-restart", "Are you still there?")
+    old, _ = record_user_message(stale, "too-old", "Hello from long ago?")
+    Message.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - HORIZON - timedelta(minutes=5)
+    )
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        replies = {
+            m.reply_to_id: m
+            for m in Message.objects.filter(reply_to_id__in=[message.pk, old.pk], role="bot")
+        }
+        if message.pk in replies and replies[message.pk].status == "final" and old.pk in replies:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"not answered: {replies}")
+    assert faults.worker is not None and faults.worker.poll() is None, "the worker kept running"
+    fallback = replies[old.pk]
+    assert (fallback.status, fallback.text) == ("failed", FALLBACK_TEXT)
+    assert "a person" in fallback.text
+    assert Message.objects.filter(reply_to_id=message.pk).count() == 1
+    assert Conversation.objects.get(pk=stale.pk).status == "bot"

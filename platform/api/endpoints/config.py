@@ -8,6 +8,7 @@ from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from accounts.models import Organization
+from bots.engines.registry import ModelNotAllowed, check_choice
 from bots.models import DEFAULT_PERSONA, Bot, WidgetKey
 
 from ..auth import caller_of, require_write
@@ -46,10 +47,19 @@ def list_bots(request: HttpRequest, params: Query[PageParams]) -> dict[str, obje
 def create_bot(request: HttpRequest, body: BotIn) -> Status[Bot]:
     caller = require_write(request)
     fields = body.model_dump()
+    _check_model(caller.organization_id, fields["engine"], fields["model"])
     fields["persona"] = fields["persona"] or DEFAULT_PERSONA
     if fields["greeting"] is None:
         fields.pop("greeting")
     return Status(201, Bot.objects.create(organization_id=caller.organization_id, **fields))
+
+
+def _check_model(organization_id: int, engine: str, model: str) -> None:
+    """Only the operator's registry entries allowed for the organization (422 otherwise)."""
+    try:
+        check_choice(Organization.objects.get(pk=organization_id), engine, model)
+    except ModelNotAllowed as exc:
+        raise HttpError(422, str(exc)) from exc
 
 
 def _bot(request: HttpRequest, bot_id: int) -> Bot:
@@ -66,6 +76,10 @@ def update_bot(request: HttpRequest, bot_id: int, body: BotPatch) -> Bot:
     require_write(request)
     bot = _bot(request, bot_id)
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if "engine" in changes or "model" in changes:
+        _check_model(
+            bot.organization_id, changes.get("engine", bot.engine), changes.get("model", bot.model)
+        )
     for field, value in changes.items():
         setattr(bot, field, value)
     if changes:

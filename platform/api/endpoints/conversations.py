@@ -99,7 +99,7 @@ def send_message(
     if not caller.is_session and not caller.can_write:
         raise HttpError(403, "This key is read-only.")
     conversation = _conversation(request, conversation_id)
-    return Status(201, send_agent_message(conversation, body.text, caller.user_id))
+    return Status(201, send_agent_message(conversation, body.text, caller))
 
 
 class FeedbackFilters(Schema):

@@ -17,7 +17,7 @@ from desk import services as desk
 from desk.models import AuditEvent, Handoff
 from memory.models import Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
-from tests.desk.factories import PASSWORD, make_agent, make_conversation, manual_queue
+from tests.desk.factories import make_agent, make_conversation, manual_queue
 from tests.widget_client import WidgetClient
 
 from .factories import bearer, make_tenant
@@ -35,8 +35,10 @@ def _post(client: Client, conversation_id: int, text: str, **extra: Any) -> Any:
 
 
 def _console_client(agent: Any) -> Client:
+    # A console session (its login, locked out by django-axes after failures, is tested in
+    # tests/accounts/test_login_lockout.py).
     client = Client()
-    assert client.login(username=agent.username, password=PASSWORD)
+    client.force_login(agent)
     return client
 
 
@@ -104,7 +106,6 @@ def test_a_key_message_while_the_bot_streams_cuts_the_reply_and_queues_the_custo
     _, write_key = create_api_key(tenant_bot.organization_id, "writer", "write")
     widget = WidgetClient(live_platform.ws_url, key.key, new_visitor_id())
     widget.resume(0)
-    conversation_id = widget.hello["conversation_id"]
     widget.send(
         {
             "type": "message",
@@ -113,6 +114,7 @@ def test_a_key_message_while_the_bot_streams_cuts_the_reply_and_queues_the_custo
         }
     )
     reply_id = _wait(widget, lambda f: f["type"] == "reply.delta", timeout=300)[-1]["message_id"]
+    conversation_id = widget.conversation_id  # started by that first message
 
     request = urllib.request.Request(
         f"{live_platform.url}{MESSAGES.format(conversation_id)}",

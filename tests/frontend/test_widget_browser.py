@@ -865,7 +865,8 @@ def test_what_we_remember_lists_remembered_facts_and_forgets_one_at_a_time(
     from memory.longterm.services import identify_visitor, remember_fact
 
     bot, key = demo_bot(live_platform)
-    contact = identify_visitor(bot.organization_id, new_visitor_id(), "cust-lisbon")
+    with transaction.atomic():
+        contact = identify_visitor(bot.organization_id, new_visitor_id(), "cust-lisbon")
     city = remember_fact(contact, "city", "Lisbon", origin=Origin.EXPLICIT)
     employer = remember_fact(contact, "employer", "Acme Tiles", origin=Origin.EXPLICIT)
     page = signed_in_page(context, live_platform, host_site, bot, key, "cust-lisbon")

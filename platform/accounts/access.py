@@ -59,7 +59,3 @@ def access_organization(
     if organization is None:
         raise NotFound("organization")
     return organization
-
-
-def is_admin_somewhere(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return orgs_for_user(user, ADMIN_ROLES).exists()

@@ -13,12 +13,8 @@ RATIO = 1.05
 LN_RATIO = math.log(RATIO)
 
 
-def bucket_of(ms: float) -> int:
-    return max(0, math.floor(math.log(max(ms, 1.0)) / LN_RATIO))
-
-
 def bucket_sql(column: str) -> str:
-    """The same bucket computed by Postgres (used when rebuilding rollups)."""
+    """A value's bucket, computed by Postgres (rollups are built in SQL)."""
     return f"GREATEST(0, FLOOR(LN(GREATEST({column}, 1)) / {LN_RATIO!r}))::int"
 
 

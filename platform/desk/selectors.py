@@ -188,10 +188,6 @@ def note_payload(note: Note) -> dict[str, Any]:
     }
 
 
-def latest_handoff(conversation: Conversation) -> Handoff | None:
-    return Handoff.objects.filter(conversation=conversation).order_by("-requested_at").first()
-
-
 def status_frame(conversation_id: int) -> dict[str, Any]:
     """The widget's `conversation.status` frame: where the customer stands now."""
     from desk.triggers import is_open, policy_for

@@ -78,6 +78,33 @@ def test_manage_py_sees_the_standard_library_platform_too() -> None:
     assert _is_stdlib(out.stdout.strip().splitlines()[-1]), out.stdout
 
 
+def test_the_readmes_celery_command_works_from_any_folder_without_pythonpath(
+    tmp_path: Path,
+) -> None:
+    """The install step puts platform/ on the environment's path once (a .pth file)."""
+    env = {k: v for k, v in _services_env().items() if k != "PYTHONPATH"}
+    celery = Path(sys.executable).with_name("celery")
+    out = subprocess.run(
+        [str(celery), "-A", "switchboard", "report"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "software -> celery" in out.stdout
+    stdlib = subprocess.run(
+        [sys.executable, "-c", "import platform, bots, switchboard; print(platform.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert _is_stdlib(stdlib.stdout.strip()), stdlib.stdout
+
+
 def _variables_read_by_the_code() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for folder in CODE_DIRS:

@@ -117,7 +117,7 @@ class ReplyGuard:
     _text: str = ""
     _sent: int = 0  # characters released so far
     _cut: int | None = None  # where the clean reply ends, once stopped
-    _runs: dict[tuple[str, ...], int] = field(default_factory=dict)
+    _runs: set[tuple[str, ...]] = field(default_factory=set)
     _sentences: set[str] = field(default_factory=set)
     _checked: int = 0  # complete words checked so far
 
@@ -189,7 +189,7 @@ class ReplyGuard:
             start = index + 1 - self.run
             if key in self._runs and any(key):
                 return self._stop("repetition", words[start].start())
-            self._runs[key] = start
+            self._runs.add(key)
         if re.search(r"[.!?][\"')\]]*$", word.group()):
             sentence_start = self._sentence_start(index, words)
             sentence = " ".join(_norm(w.group()) for w in words[sentence_start : index + 1])

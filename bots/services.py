@@ -183,16 +183,13 @@ def claim_reply(user_message_id: int, *, after_conversation: int | None = None) 
         if user.conversation.status != Conversation.Status.BOT:
             return None
         if existing_id is None:
-            reply = Message(
-                conversation_id=user.conversation_id,
-                role=Message.Role.BOT,
+            reply = _append_reply(
+                user,
                 status=Message.Status.STREAMING,
-                reply_to=user,
                 attempts=1,
                 lease_until=now + LEASE,
                 lease_token=token,
             )
-            append_message(reply)
             # Not waited for: it leaves before the first delta all the same (one ordered
             # publisher), and the generation gets going meanwhile.
             publish_message_stored(
@@ -218,6 +215,18 @@ def claim_reply(user_message_id: int, *, after_conversation: int | None = None) 
         reply.save(update_fields=["attempts", "text", "lease_until", "lease_token", "updated_at"])
         publish_message_stored(reply.conversation_id, reply.pk)
         return Claim(reply, token, user)
+
+
+def _append_reply(question: Message, **fields: object) -> Message:
+    """The bot's reply row to `question`, inserted with the next seq (under the claim's lock)."""
+    reply = Message(
+        conversation_id=question.conversation_id,
+        role=Message.Role.BOT,
+        reply_to=question,
+        **fields,
+    )
+    append_message(reply)
+    return reply
 
 
 def _fail(reply: Message, error: str) -> None:
@@ -252,15 +261,9 @@ def answer_with_fallback(user_message_id: int, error: str) -> bool:
         if user.conversation.status != Conversation.Status.BOT:
             return False
         if existing_id is None:
-            reply = Message(
-                conversation_id=user.conversation_id,
-                role=Message.Role.BOT,
-                status=Message.Status.FAILED,
-                reply_to=user,
-                text=FALLBACK_TEXT,
-                error=error[:500],
+            reply = _append_reply(
+                user, status=Message.Status.FAILED, text=FALLBACK_TEXT, error=error[:500]
             )
-            append_message(reply)
             publish_message_stored(reply.conversation_id, reply.pk)
             return True
         reply = Message.objects.select_for_update().get(pk=existing_id)

@@ -18,8 +18,9 @@ browser:  ## install Debian's chromium for the browser tests (needs root and apt
 run: install  ## run the demo (demo mode: public console logins) on embedded Postgres + Redis; Ctrl-C stops all
 	@SWITCHBOARD_DEMO=$${SWITCHBOARD_DEMO:-true} $(PY) deploy/run.py
 
-lint: install-dev  ## ruff, mypy and the migrations check
+lint: install-dev  ## ruff, the layer contract (import-linter), mypy and the migrations check
 	@$(PY) -m ruff check .
+	@.venv/bin/lint-imports --no-cache
 	@$(PY) -m ruff format --check .
 	@# mypy's Django plugin loads the settings: give it URLs (never connected to) so that
 	@# it does not start embedded servers it would not stop.

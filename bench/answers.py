@@ -108,8 +108,8 @@ async def ask_all(
 
 
 def collect(questions: list[tuple[str, str]], asked: list[tuple[int, float]]) -> list[Reply]:
+    from memory.conversations.models import Message
     from memory.knowledge.models import Chunk, Document
-    from memory.models import Message
 
     intent_of = {
         pk: key.removeprefix("banking77/").removesuffix(".md")

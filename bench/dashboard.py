@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.db import connection
 
     from accounts.models import Organization
-    from memory.models import Message
+    from memory.conversations.models import Message
 
     count = Message.objects.count()
     generated_s = rebuilt_s = None

@@ -245,7 +245,7 @@ class Conversation:
 
 def fill_from_rows(samples: list[Sample]) -> None:
     """Add the worker's own timings, stored on each reply row."""
-    from memory.models import Message
+    from memory.conversations.models import Message
 
     rows = Message.objects.select_related("reply_to").in_bulk([s.reply_id for s in samples])
     for sample in samples:

@@ -18,11 +18,13 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from bots.context import PromptContext, Source
+from bots.context import PromptContext
 from bots.engines import Engine
 from bots.engines.base import STOP_SEQUENCES
 from bots.grounding import ReplyGuard, figures, relevant_sentences
 from bots.models import AnswerStyle, Bot
+from memory.conversations.sources import Source
+from memory.embeddings import embed_one
 
 QUOTE_WORDS = 80  # a quoted answer: a passage this short whole, else its best sentences
 
@@ -52,8 +54,6 @@ def plan_reply(bot: Bot, engine: Engine, context: PromptContext, question: str) 
     passage = _quotable(context.sources)
     if passage is None or style_for(bot, engine) != AnswerStyle.QUOTED:
         return Plan(None, engine.model_name)
-    from memory.embeddings import embed_one
-
     chosen = relevant_sentences(
         embed_one(question), passage.quote, max_words=min(QUOTE_WORDS, bot.answer_words)
     )

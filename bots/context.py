@@ -10,34 +10,15 @@ from __future__ import annotations
 import functools
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db import connection
 
-from memory.models import Conversation, Message
-
-
-@dataclass
-class Source:
-    """One retrieved passage: shown under the answer, placed in the prompt as reference text."""
-
-    kind: str  # "knowledge" | "faq" | "conversation"
-    title: str
-    snippet: str
-    text: str = ""  # what goes into the prompt (the snippet is what the customer sees)
-    quote: str = ""  # the passage itself, without its title line: what a quoted answer quotes
-    url: str = ""
-    score: float = 0.0
-    ref: dict[str, Any] = field(default_factory=dict)  # ids: chunk, document, conversation
-
-    def as_frame(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "title": self.title,
-            "url": self.url,
-            "snippet": self.snippet,
-            **self.ref,
-        }
+from memory.conversations.models import Conversation, Message
+from memory.conversations.sources import Source
+from memory.knowledge.models import Document
+from memory.knowledge.services import NOT_READY_TEXT, retrieve_for_prompt
+from memory.longterm.models import ConversationSummary, MemoryItem, Preference
+from memory.longterm.selectors import recall
 
 
 @dataclass
@@ -64,9 +45,6 @@ class Stored:
 
 @functools.cache
 def _stored_sql() -> str:
-    from memory.knowledge.models import Document
-    from memory.longterm.models import ConversationSummary, MemoryItem, Preference
-
     return f"""
 SELECT
   EXISTS (SELECT 1 FROM {Document._meta.db_table}
@@ -108,16 +86,18 @@ def what_is_stored(conversation: Conversation) -> Stored:
 
 def gather_context(conversation: Conversation, question: Message) -> PromptContext:
     """Everything the reply to `question` may use; each part isolated to this bot/contact in SQL."""
-    from memory.knowledge.services import NOT_READY_TEXT, retrieve_for_prompt
-    from memory.longterm.selectors import recall
-
     stored = what_is_stored(conversation)
     if not stored.has_knowledge and stored.knowledge_pending:
         # The first documents are still being indexed (a first start): an answer now would
         # be a guess without sources, so say so instead.
         return PromptContext(curated_answer=NOT_READY_TEXT)
     knowledge = retrieve_for_prompt(conversation, question, has_knowledge=stored.has_knowledge)
-    remembered = recall(conversation, question.text, stored=stored)
+    remembered = recall(
+        conversation,
+        question.text,
+        preferences=stored.preferences,
+        searchable=stored.has_memories or stored.has_summaries,
+    )
     curated_answer = knowledge.curated_answer
     if knowledge.outcome == "no_knowledge" and remembered.sources:
         # "I don't know" gives way when one of this customer's past chats is relevant: the

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memory.embeddings import embed
+
 NUMBER_WORDS = {
     # "one" is left out: "a new one", "one of our agents" state no figure.
     "two": "2",
@@ -74,8 +76,6 @@ def relevant_sentences(question: np.ndarray, body: str, *, max_words: int) -> li
     All of them when they fit in `max_words`. Otherwise the best-matching sentence, then the
     next best while they match at least KEEP_SHARE as well and the total stays within.
     """
-    from memory.embeddings import embed
-
     candidates = sentences(body)
     if sum(len(s.split()) for s in candidates) <= max_words:
         return candidates  # a passage that fits is quoted whole: it is the answer

@@ -7,6 +7,8 @@ import secrets
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from bots.engines.registry import ModelNotAllowed, check_choice
+
 
 class Engine(models.TextChoices):
     LLAMACPP = "llamacpp", "llama.cpp (bundled SmolLM2 on the CPU, or any GGUF)"
@@ -64,8 +66,6 @@ class Bot(models.Model):
     def clean(self) -> None:
         """Engine and model must be an operator's registry entry allowed for the org."""
         from django.core.exceptions import ValidationError
-
-        from bots.engines.registry import ModelNotAllowed, check_choice
 
         if self.organization_id is None:
             return

@@ -23,13 +23,13 @@ from bots.engines import EngineError, Usage
 from bots.engines.registry import engine_for_bot
 from bots.models import Bot
 from bots.prompts import build_messages
-from memory.frames import message_payload
-from memory.models import Conversation, Message
-from memory.selectors import recent_turns
-from memory.services import append_message, record_user_message
-from switchboard.holders import holder_is_dead, new_token
-from switchboard.realtime import publish_message_stored, publish_now
-from switchboard.rows import Columns, cache_related
+from core.holders import holder_is_dead, new_token
+from core.realtime import publish_message_stored, publish_now
+from core.rows import Columns, cache_related
+from memory.conversations.frames import message_payload
+from memory.conversations.models import Conversation, Message
+from memory.conversations.selectors import recent_turns
+from memory.conversations.services import append_message
 
 log = logging.getLogger(__name__)
 
@@ -39,66 +39,6 @@ FALLBACK_TEXT = (
     "Sorry, I couldn't produce an answer just now. Please try again in a moment, "
     "or ask to talk to a person."
 )
-
-
-def accept_customer_message(
-    conversation: Conversation, client_id: str, text: str
-) -> tuple[Message, bool]:
-    """Store the customer's message (idempotent by client id) and queue the bot's reply.
-
-    This is the first half of every reply's time to first token (docs/benchmarks.md): one
-    transaction of a few statements. The reply's task leaves from inside it, as soon as the
-    message is written (see `_queue_reply_early`); the rest of the side work on commit.
-    """
-    from bots.tasks import generate_reply
-    from bots.topics.tasks import label_message
-    from desk.services import hand_off_after_customer_message, reopen_if_resolved
-    from memory.longterm.tasks import after_customer_message
-
-    with transaction.atomic():
-        message, created = record_user_message(conversation, client_id, text, announce=False)
-        if created:
-            # Read under the row lock the seq allocation took: current, whatever the socket's
-            # copy says (an agent took it, handed it back, resolved it).
-            current = message.conversation
-            if current.status == Conversation.Status.RESOLVED:
-                reopen_if_resolved(current.pk)
-                current.status = Conversation.Status.BOT
-            if current.status == Conversation.Status.BOT:
-                queued = _queue_reply_early(message)
-                # A handoff moves the conversation to a person in this transaction: the
-                # early task's claim then finds it no longer the bot's and does nothing.
-                if not hand_off_after_customer_message(current, message) and not queued:
-                    generate_reply.delay_on_commit(message.pk)
-            # On-commit hooks run in order, each a Redis round trip: the sockets hear of the
-            # message, then the side work (labels, memory) is queued. The stored event is not
-            # waited for: the ordered publisher sends it before anything published later.
-            publish_message_stored(conversation.pk, message.pk, wait=False)
-            label_message.delay_on_commit(message.pk)
-            after_customer_message(message.pk, message.text)
-    return message, created
-
-
-def _queue_reply_early(message: Message) -> bool:
-    """Send the reply's task now, before the customer's transaction commits; False if Redis
-    refused it (then it goes on commit, as any task would, or the sweeper finds it).
-
-    The task travels through Redis and the worker while the handoff rules run and the
-    transaction commits, instead of after. That is safe because its claim first waits for the
-    conversation's row lock, which this transaction holds from the seq allocation until it
-    ends, and then sees how it ended: the message stored (answer it), the conversation handed
-    to a person (nothing to do), or a rollback (no message: nothing to do).
-    """
-    from bots.tasks import generate_reply
-
-    try:
-        generate_reply.apply_async(
-            (message.pk,), {"after_conversation": message.conversation_id}, retry=False
-        )
-    except Exception as exc:  # noqa: BLE001 - the message is still stored; the reply is queued later
-        log.warning("queueing the reply to message %s early failed: %s", message.pk, exc)
-        return False
-    return True
 
 
 @dataclass
@@ -138,7 +78,7 @@ def _lock_question(user_message_id: int) -> tuple[Message, int | None] | None:
 
     Locks the message and its conversation (not the bot: claims of one bot's many
     conversations must not queue behind each other). Every claim runs this first, so it is
-    one hand-written statement (switchboard.rows).
+    one hand-written statement (core.rows).
     """
     with connection.cursor() as cursor:
         cursor.execute(_question_sql(), [user_message_id, Message.Role.USER])
@@ -169,7 +109,7 @@ def claim_reply(user_message_id: int, *, after_conversation: int | None = None) 
     message (`_queue_reply_early`); its conversation's row lock is waited for first.
     """
     now = timezone.now()
-    # The token names its holder (switchboard.holders), so an attempt redelivered after the
+    # The token names its holder (core.holders), so an attempt redelivered after the
     # holder was killed takes over at once instead of waiting out the lease.
     token = new_token()
     with transaction.atomic():
@@ -435,7 +375,6 @@ __all__ = [
     "Claim",
     "EngineError",
     "LostClaim",
-    "accept_customer_message",
     "claim_reply",
     "fail_reply",
     "generate_reply_for",

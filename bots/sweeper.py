@@ -11,6 +11,7 @@ The llm worker sweeps at start-up; celery beat runs it every SWITCHBOARD_REPLY_S
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis
@@ -18,8 +19,9 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from memory.models import Conversation, Message
-from switchboard.holders import holder_is_dead
+from bots.services import answer_with_fallback
+from core.holders import holder_is_dead
+from memory.conversations.models import Conversation, Message
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +73,15 @@ def orphaned_user_messages(*, stale: bool = False) -> list[int]:
     return [m.pk for m in candidates if m.pk not in leases or holder_is_dead(leases[m.pk])]
 
 
-def requeue_orphaned_replies() -> list[int]:
-    """Enqueue generation for every orphan not already re-enqueued in this window."""
-    from bots.tasks import generate_reply
-
+def requeue_orphaned_replies(enqueue: Callable[[int], object]) -> list[int]:
+    """`enqueue` generation (the reply task's `delay`) for every orphan not already
+    re-enqueued in this window."""
     client = _redis()
     window = max(60, settings.REPLY_SWEEP_AFTER_S * 2)
     requeued = []
     for message_id in orphaned_user_messages():
         if client.set(f"sb:sweeper:requeued:{message_id}", 1, nx=True, ex=window):
-            generate_reply.delay(message_id)
+            enqueue(message_id)
             requeued.append(message_id)
     if requeued:
         log.warning("re-enqueued %d orphaned replies: %s", len(requeued), requeued)
@@ -89,8 +90,6 @@ def requeue_orphaned_replies() -> list[int]:
 
 def answer_stale_orphans() -> list[int]:
     """Orphans past the horizon: the fallback and the offer of a person, never silence."""
-    from bots.services import answer_with_fallback
-
     answered = [
         message_id
         for message_id in orphaned_user_messages(stale=True)

@@ -1,1 +1,1 @@
-"""Contacts, conversations, messages and feedback: what the platform remembers."""
+"""Per-customer memory: the conversations (the record), knowledge and long-term memory."""

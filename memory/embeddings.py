@@ -115,3 +115,8 @@ def embed(texts: list[str]) -> npt.NDArray[np.float32]:
     # and dot products (the topic classifier) must equal pgvector's cosine.
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     return vectors
+
+
+def embed_texts(texts: list[str]) -> list[list[float]]:
+    """`embed`, as plain float lists (what a pgvector field stores)."""
+    return [list(map(float, row)) for row in embed(texts)]

@@ -36,7 +36,7 @@ class WidgetClient:
         message (or request for a human, or offline message) started. Reads the database."""
         if self.hello["conversation_id"] is not None:
             return int(self.hello["conversation_id"])
-        from memory.models import Conversation, Message
+        from memory.conversations.models import Conversation, Message
 
         for frame in reversed(self.frames):
             if frame["type"] == "ack":

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from memory.knowledge.models import Document
+from memory.knowledge.services import add_document
+
 if TYPE_CHECKING:
     from bots.models import Bot
 
@@ -504,9 +507,6 @@ def seed_demo_knowledge(bot: Bot, examples: dict[str, list[str]] | None = None) 
 
     `examples`: intent -> customers' questions (BANKING77's train split), when at hand.
     """
-    from memory.knowledge.models import Document
-    from memory.knowledge.services import add_document
-
     before = dict(Document.objects.filter(bot=bot).values_list("key", "revision"))
     queued = 0
     for intent, (title, body) in ARTICLES.items():

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bots.context import PromptContext
 from bots.engines.base import ChatMessage, Engine
-from memory.models import Message
+from memory.conversations.models import Message
 
 ROLE_FOR_MODEL = {
     Message.Role.USER: "user",
@@ -25,7 +25,7 @@ ROLE_FOR_MODEL = {
 
 
 class Turn(Protocol):
-    """What a prompt reads of a message (a `Message`, or `memory.selectors.Turn`)."""
+    """What a prompt reads of a message (a `Message`, or `memory.conversations.selectors.Turn`)."""
 
     @property
     def role(self) -> str: ...

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
+from accounts.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 from .classifier import name_as_example
 from .models import Example, Topic, TopicClassifier

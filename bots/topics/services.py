@@ -16,8 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from bots.models import Bot
-from memory.models import Message
-from switchboard.realtime import publish_to_conversation
+from core.realtime import publish_to_conversation
+from memory.conversations.models import Message
+from memory.embeddings import embed
 
 from . import classifier, selectors
 from .models import Example, Topic, TopicClassifier
@@ -145,8 +146,6 @@ def _fingerprint(bot: Bot) -> tuple[str, int]:
 
 def embed_missing_examples(bot: Bot) -> int:
     """Embed the bot's examples that have no vector yet (idempotent; chunked commits)."""
-    from memory.embeddings import embed
-
     done = 0
     while True:
         batch = list(
@@ -235,8 +234,6 @@ def label_message(message_id: int) -> Message | None:
     bot = message.conversation.bot
     topic, confidence = "", None
     if Example.objects.filter(bot=bot, embedding__isnull=False).exists():
-        from memory.embeddings import embed
-
         vector = embed([message.text])
         similarities, topics = selectors.nearest_examples(bot, vector[0].tolist())
         label = classifier.classify(

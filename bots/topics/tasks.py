@@ -10,7 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django import db
 
-from switchboard.celery_app import consumes
+from core.workers import consumes
 
 from . import services
 

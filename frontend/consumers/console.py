@@ -17,11 +17,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
 from accounts.access import NotFound, org_ids_for_user
+from core.realtime import conversation_group
 from desk import events, presence, selectors, services
 from desk.models import AgentPresence, ConsoleSocket, Note
 from desk.tasks import draft_reply
-from memory.models import Message
-from switchboard.realtime import conversation_group
+from memory.conversations.models import Message
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from memory.longterm import selectors, services
-from memory.models import Contact
+from memory.conversations.models import Contact
+from memory.longterm import erasure, preferences, selectors
 
 from .frames import FrameError, MemoryDelete, MemoryExport, MemoryFrame, MemoryList, SetPreferences
 
@@ -27,8 +27,8 @@ def answer_memory_frame(contact_id: int, frame: MemoryFrame) -> tuple[dict[str, 
                 "stored memory is shown and erased only for a signed-in customer",
             )
         try:
-            services.set_preferences(contact, frame.values)
-        except services.InvalidPreference as error:
+            preferences.set_preferences(contact, frame.values)
+        except preferences.InvalidPreference as error:
             raise FrameError("invalid_field", error.detail) from None
         # Echo what this frame set, nothing stored before it.
         listing = selectors.memory_listing(contact_id)["preferences"]
@@ -38,22 +38,22 @@ def answer_memory_frame(contact_id: int, frame: MemoryFrame) -> tuple[dict[str, 
         return {"type": "memory.export", "data": selectors.export_contact(contact_id)}, False
     if isinstance(frame, SetPreferences):
         try:
-            services.set_preferences(contact, frame.values)
-        except services.InvalidPreference as error:
+            preferences.set_preferences(contact, frame.values)
+        except preferences.InvalidPreference as error:
             raise FrameError("invalid_field", error.detail) from None
     elif isinstance(frame, MemoryDelete):
         if frame.everything:
-            services.forget_everything(contact, messages=frame.messages)
+            erasure.forget_everything(contact, messages=frame.messages)
             if frame.messages:
                 return {"type": "memory", "items": [], "preferences": {}, "summaries": []}, True
         elif frame.item_id is not None:
-            if not services.forget_item(contact, frame.item_id):
+            if not erasure.forget_item(contact, frame.item_id):
                 raise FrameError("not_found", "no such memory item")
         elif frame.summary_id is not None:
-            if not services.forget_summary(contact, frame.summary_id):
+            if not erasure.forget_summary(contact, frame.summary_id):
                 raise FrameError("not_found", "no such conversation summary")
         elif frame.preference is not None:
-            services.forget_preference(contact, frame.preference)
+            erasure.forget_preference(contact, frame.preference)
     else:
         assert isinstance(frame, MemoryList)
     return {"type": "memory", **selectors.memory_listing(contact_id)}, False

@@ -13,16 +13,21 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from bots.models import WidgetKey
-from bots.services import accept_customer_message
+from core.realtime import conversation_group
 from desk import services as desk_services
+from desk.intake import accept_customer_message
 from desk.selectors import status_frame
-from memory import selectors
-from memory.frames import MessagePayload, message_payload
+from memory.conversations import selectors
+from memory.conversations.frames import MessagePayload, message_payload
+from memory.conversations.models import Contact, Conversation, Message
+from memory.conversations.services import (
+    NotFound,
+    find_open_conversation,
+    open_conversation,
+    record_feedback,
+)
+from memory.longterm.contacts import IdentityRejected, verify_visitor
 from memory.longterm.identity import IdentityClaim
-from memory.longterm.services import IdentityRejected, verify_visitor
-from memory.models import Contact, Conversation, Message
-from memory.services import NotFound, find_open_conversation, open_conversation, record_feedback
-from switchboard.realtime import conversation_group
 
 from . import limits
 from .frames import (

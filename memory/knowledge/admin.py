@@ -8,9 +8,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin_scope import OrganizationScopedAdmin, ScopedChoices
 from memory.knowledge.models import Chunk, Document, Lookup
 from memory.knowledge.services import reingest_document
-from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 
 class ChunkInline(ScopedChoices, admin.TabularInline[Chunk, Document]):

@@ -62,7 +62,7 @@ class Document(models.Model):
     error = models.CharField(max_length=500, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(
-        max_length=32, blank=True, help_text="The claiming process (switchboard.holders)."
+        max_length=32, blank=True, help_text="The claiming process (core.holders)."
     )
     ingested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

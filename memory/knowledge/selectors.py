@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,8 +20,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 
-from bots.models import Bot
+from memory.embeddings import embed_one
 from memory.knowledge.models import Document
+
+if TYPE_CHECKING:  # a bot is named by its row ("bots.Bot"): bots sit above this layer
+    from bots.models import Bot
 
 RRF_K = 60
 CANDIDATES = 40
@@ -143,8 +146,6 @@ def _or_terms(cursor: Any, query: str) -> str | None:
 
 
 def embed_query(query: str) -> npt.NDArray[np.float32]:
-    from memory.embeddings import embed_one
-
     return embed_one(query)
 
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -19,14 +20,17 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from bots.context import Source
-from bots.models import Bot
+from core.holders import holder_is_dead, new_token
+from memory.conversations.models import Conversation, Message
+from memory.conversations.sources import Source
+from memory.embeddings import embed
 from memory.knowledge import chunking, extract
 from memory.knowledge.fetch import FetchError, safe_fetch
 from memory.knowledge.models import Chunk, Document, Example, Lookup
 from memory.knowledge.selectors import Hit, retrieve_chunks
-from memory.models import Conversation, Message
-from switchboard.holders import holder_is_dead, new_token
+
+if TYPE_CHECKING:  # a bot is named by its row ("bots.Bot"): bots sit above this layer
+    from bots.models import Bot
 
 log = logging.getLogger(__name__)
 
@@ -301,8 +305,6 @@ Vectors = list[npt.NDArray[np.float32]]
 
 def _embed_questions(claims: list[Claim]) -> list[Vectors]:
     """Each document's example questions, embedded (one pass for all the documents)."""
-    from memory.embeddings import embed
-
     texts = [q for claim in claims for q in claim.document.questions]
     vectors = list(embed(texts)) if texts else []
     out: list[Vectors] = []
@@ -314,8 +316,6 @@ def _embed_questions(claims: list[Claim]) -> list[Vectors]:
 
 def ingest_claimed(claim: Claim, progress: Callable[[int, int], None] | None = None) -> bool:
     """Embed and store the document's chunks; False when a newer revision took over."""
-    from memory.embeddings import embed
-
     drafts = _drafts_or_fail(claim)
     if drafts is None:
         return True
@@ -337,8 +337,6 @@ def ingest_claimed(claim: Claim, progress: Callable[[int, int], None] | None = N
 
 def ingest_claims(claims: list[Claim]) -> None:
     """Ingest several claimed documents (`claim_documents`): one embedding pass for all."""
-    from memory.embeddings import embed
-
     if len(claims) == 1:
         ingest_claimed(claims[0])
         return

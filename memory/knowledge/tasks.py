@@ -11,9 +11,9 @@ from celery.signals import worker_ready
 from django import db
 from django.utils import timezone
 
+from core.workers import consumes
 from memory.knowledge import services
 from memory.knowledge.models import Document
-from switchboard.celery_app import consumes
 
 log = logging.getLogger(__name__)
 EMBEDDINGS_QUEUE = "embeddings"

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from switchboard.admin_scope import OrganizationScopedAdmin
+from accounts.admin_scope import OrganizationScopedAdmin
 
 from .models import BotIdentity, ConversationSummary, MemoryItem, Preference
 

@@ -12,8 +12,9 @@ from django.conf import settings
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from bots.context import Source, Stored
-from memory.models import Contact, Conversation, Feedback, Message
+from memory.conversations.models import Contact, Conversation, Feedback, Message
+from memory.conversations.sources import Source
+from memory.embeddings import embed_one
 
 from .models import ConversationSummary, MemoryItem, Preference
 
@@ -25,14 +26,15 @@ class Recall:
     sources: list[Source] = field(default_factory=list)  # past conversations, kind "conversation"
 
 
-def recall(conversation: Conversation, question: str, *, stored: Stored) -> Recall:
+def recall(
+    conversation: Conversation, question: str, *, preferences: dict[str, str], searchable: bool
+) -> Recall:
     """This contact's most relevant facts and past-conversation summaries, and preferences.
 
-    `stored`: what there is of this contact (`bots.context.what_is_stored`); nothing is
-    searched (or embedded) when there are no memories and no summaries.
+    `preferences` and `searchable` (the contact has memories or summaries): what the reply
+    already read of this contact (`bots.context.what_is_stored`); nothing is searched (or
+    embedded) when there is nothing to search.
     """
-    from memory.embeddings import embed_one
-
     contact_id = conversation.contact_id
     items = MemoryItem.objects.filter(contact_id=contact_id)
     summaries = ConversationSummary.objects.filter(
@@ -40,8 +42,8 @@ def recall(conversation: Conversation, question: str, *, stored: Stored) -> Reca
         conversation__bot_id=conversation.bot_id,
         embedding__isnull=False,
     ).exclude(conversation_id=conversation.pk)
-    result = Recall(preferences=dict(stored.preferences))
-    if not stored.has_memories and not stored.has_summaries:
+    result = Recall(preferences=dict(preferences))
+    if not searchable:
         return result
     vector = [float(x) for x in embed_one(question)]
     limit = settings.LONGTERM_RECALL_FACTS

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from switchboard.admin_scope import OrganizationScopedAdmin
+from accounts.admin_scope import OrganizationScopedAdmin
 
 from .models import Membership, Organization
 

@@ -19,7 +19,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
-from memory.models import Conversation, Feedback, Message
+from memory.conversations.models import Conversation, Feedback, Message
 
 from .buckets import bucket_sql
 from .models import (

@@ -15,7 +15,7 @@ from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import ExtractHour
 
 from bots.models import Bot
-from memory.models import Feedback
+from memory.conversations.models import Feedback
 
 from . import buckets
 from .models import (

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 
-from memory.models import Conversation, Feedback, Message
+from memory.conversations.models import Conversation, Feedback, Message
 
 from .rollups import mark_dirty
 

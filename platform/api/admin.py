@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
+from accounts.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 from .keys import revoke_api_key
 from .models import ApiKey, WebhookDelivery, WebhookEndpoint

@@ -14,7 +14,7 @@ from ninja.security import HttpBearer
 from ninja.security.session import SessionAuth
 
 from accounts import access
-from switchboard import throttle
+from core import throttle
 
 from .keys import authenticate_key
 

@@ -16,7 +16,7 @@ from django.apps import apps
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 
-from memory.models import Conversation, Feedback, Message
+from memory.conversations.models import Conversation, Feedback, Message
 
 from .webhooks import emit
 

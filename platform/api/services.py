@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from ninja.errors import HttpError
 
 from desk import services as desk
-from memory.models import Conversation, Message
+from memory.conversations.models import Conversation, Message
 
 from .auth import Caller
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from switchboard.admin_scope import OrganizationScopedAdmin
+from accounts.admin_scope import OrganizationScopedAdmin
 
 from .models import AuditEvent, CannedResponse, Csat, HandoffPolicy, OfflineMessage
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from desk import events, selectors
 from desk.services import take_conversation
-from memory.models import Conversation
+from memory.conversations.models import Conversation
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.realtime import publish_to_group
+from core.realtime import publish_to_group
 
 
 def org_group(organization_id: int) -> str:

@@ -14,7 +14,7 @@ from bots.engines import Usage
 from bots.engines.registry import engine_for_bot
 from bots.prompts import build_messages
 from desk import events
-from memory.models import Conversation, Message
+from memory.conversations.models import Conversation, Message
 
 DRAFT_TOKENS = 160
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-log = logging.getLogger("switchboard.security")
+log = logging.getLogger("core.security")
 
 
 def locked_out_message() -> str:

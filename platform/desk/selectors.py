@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
 from desk.models import AgentPresence, ConsoleSocket, Handoff, HandoffPolicy, Note
-from memory.models import Conversation, Message
+from desk.triggers import is_open, policy_for
+from memory.conversations.models import Conversation, Message
 
 Status = Conversation.Status
 
@@ -190,8 +191,6 @@ def note_payload(note: Note) -> dict[str, Any]:
 
 def status_frame(conversation_id: int) -> dict[str, Any]:
     """The widget's `conversation.status` frame: where the customer stands now."""
-    from desk.triggers import is_open, policy_for
-
     conversation = Conversation.objects.select_related("assignee").get(pk=conversation_id)
     frame: dict[str, Any] = {
         "type": "conversation.status",

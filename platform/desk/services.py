@@ -16,12 +16,21 @@ from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
 from api.events import conversation_resolved_event, handoff_requested_event
+from core.realtime import publish_message_stored, publish_to_conversation
 from desk import events
 from desk.models import AgentPresence, AuditEvent, Csat, Handoff, Note, OfflineMessage
 from desk.summary import handoff_summary
-from memory.models import Conversation, Message
-from memory.services import allocate_seq
-from switchboard.realtime import publish_message_stored, publish_to_conversation
+from desk.triggers import (
+    customer_wants_human,
+    is_open,
+    not_helpful_streak,
+    policy_and_recent_sentiments,
+    policy_for,
+    sentiment_trending_negative,
+)
+from memory.conversations.models import Conversation, Message
+from memory.conversations.services import allocate_seq
+from memory.knowledge.models import Lookup
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +395,6 @@ __all__ = [
 
 def ask_for_human(conversation_id: int, reason: str = "customer_asked") -> bool:
     """The customer asked for a human; False when outside business hours (offline)."""
-    from desk.triggers import is_open, policy_for
 
     conversation = Conversation.objects.get(pk=conversation_id)
     if not is_open(policy_for(conversation.bot_id)):
@@ -403,12 +411,6 @@ def hand_off_after_customer_message(conversation: Conversation, message: Message
 
     `conversation` is the row as the caller read it while holding its lock (current).
     """
-    from desk.triggers import (
-        customer_wants_human,
-        is_open,
-        policy_and_recent_sentiments,
-        sentiment_trending_negative,
-    )
 
     if conversation.status != Status.BOT:
         return False
@@ -433,7 +435,6 @@ def hand_off_after_customer_message(conversation: Conversation, message: Message
 
 
 def hand_off_after_feedback(conversation_id: int) -> bool:
-    from desk.triggers import is_open, not_helpful_streak, policy_for
 
     conversation = Conversation.objects.get(pk=conversation_id)
     policy = policy_for(conversation.bot_id)
@@ -447,7 +448,6 @@ def hand_off_after_feedback(conversation_id: int) -> bool:
 def _offered_a_person(bot_message: Message | None) -> bool:
     """The bot's message offered a human: a failed reply, or 'I don't know, shall I get a
     person?' when the knowledge base had nothing relevant."""
-    from memory.knowledge.models import Lookup
 
     if bot_message is None or bot_message.role != Message.Role.BOT:
         return False
@@ -462,8 +462,6 @@ def _offered_a_person(bot_message: Message | None) -> bool:
 
 def hand_off_after_reply(user_message_id: int) -> bool:
     """After the bot answered: hand off when the policy says 'no relevant knowledge' does."""
-    from desk.triggers import is_open, policy_for
-    from memory.knowledge.models import Lookup
 
     conversation = Conversation.objects.filter(messages__pk=user_message_id).first()
     if conversation is None or conversation.status != Status.BOT:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from memory.models import Message
+from memory.conversations.models import Message
 
 QUESTIONS = 3  # the customer's latest messages shown, oldest first
 QUOTE_CHARS = 200

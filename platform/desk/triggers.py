@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from bots.models import Bot
 from bots.topics.selectors import wants_human
+from core.rows import Columns
 from desk.models import HandoffPolicy
-from memory.models import Conversation, Feedback, Message
-from switchboard.rows import Columns
+from memory.conversations.models import Conversation, Feedback, Message
 
 _POLICY = Columns(HandoffPolicy, "p")
 
@@ -36,7 +36,7 @@ FROM (SELECT 1) AS one LEFT JOIN {HandoffPolicy._meta.db_table} p ON p.bot_id = 
 def policy_and_recent_sentiments(conversation: Conversation) -> tuple[HandoffPolicy, list[float]]:
     """The bot's policy, and the sentiments of the conversation's latest customer messages
     (newest first, as many as the policy's window): one statement, as every customer message
-    asks (switchboard.rows)."""
+    asks (core.rows)."""
     with connection.cursor() as cursor:
         cursor.execute(
             _policy_and_sentiments_sql(),

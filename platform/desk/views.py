@@ -14,9 +14,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import ADMIN_ROLES, NotFound, org_ids_for_user, orgs_for_user
+from core.throttle import limit_login_posts
 from desk import lockout, selectors
 from desk.models import AuditEvent, CannedResponse
-from switchboard.throttle import limit_login_posts
 
 LOGIN_URL = "/console/login/"
 

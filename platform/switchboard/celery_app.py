@@ -14,11 +14,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def consumes(worker: Any, queue: str) -> bool:
-    """Whether the worker that sent `worker_ready` consumes this queue (start-up hooks)."""
-    return queue in {q.name for q in getattr(worker.task_consumer, "queues", [])}
-
-
 @task_prerun.connect  # type: ignore[untyped-decorator]
 @task_postrun.connect  # type: ignore[untyped-decorator]
 def _check_database_connections(**_kwargs: Any) -> None:

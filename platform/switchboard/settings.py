@@ -9,7 +9,7 @@ from pathlib import Path
 
 import django_stubs_ext
 
-from . import config, embedded, security
+from core import config, embedded, security
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] etc. be subscripted at run time
 
@@ -52,7 +52,7 @@ INSTALLED_APPS = [
     "accounts",
     "bots",
     "bots.topics",
-    "memory",
+    "memory.conversations",
     "memory.knowledge",
     "memory.longterm",
     "desk",
@@ -67,7 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "switchboard.security.SocketAwareCSPMiddleware",
+    "core.security.SocketAwareCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -96,7 +96,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "desk.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "desk.lockout.locked_out_response"
-# Per-address rates on public HTTP endpoints (django-ratelimit, switchboard.throttle), as
+# Per-address rates on public HTTP endpoints (django-ratelimit, core.throttle), as
 # "N/s|m|h": login form posts (console and admin) whatever their outcome, and API calls with
 # a wrong key (then 429 for that address, right key or not, until the window passes).
 LOGIN_POST_RATE = config.env_str("SWITCHBOARD_LOGIN_POST_RATE", "30/m")
@@ -139,7 +139,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
 # One Content-Security-Policy on every page (django-csp; the socket origin is added per
-# request by switchboard.security). No inline script or style anywhere: the widget styles
+# request by core.security). No inline script or style anywhere: the widget styles
 # its shadow root through CSSOM, which style-src does not govern (docs/widget.md).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -212,8 +212,8 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ROUTES = {
     "bots.tasks.generate_reply": {"queue": "llm"},
     "memory.longterm.tasks.remember_from_message": {"queue": "embeddings"},
-    "memory.longterm.tasks.extract_facts_with_model": {"queue": "llm-side"},
-    "memory.longterm.tasks.summarise_conversation": {"queue": "llm-side"},
+    "bots.tasks.extract_facts_with_model": {"queue": "llm-side"},
+    "bots.tasks.summarise_conversation": {"queue": "llm-side"},
     "desk.tasks.draft_reply": {"queue": "llm-side"},
     "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},
@@ -235,7 +235,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requeue-webhooks": {"task": "api.tasks.requeue_due_deliveries", "schedule": 60.0},
     "summarise-ended-conversations": {
-        "task": "memory.longterm.tasks.summarise_ended_conversations",
+        "task": "bots.tasks.summarise_ended_conversations",
         "schedule": 60.0,
     },
 }

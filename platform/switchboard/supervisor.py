@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from . import config, embedded
+from core import config, embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

@@ -3,9 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from core.throttle import limit_login_posts
 from frontend import views
-
-from .throttle import limit_login_posts
 
 urlpatterns = [
     path("", views.demo, name="demo"),

@@ -27,7 +27,7 @@ def test_failed_logins_lock_out_the_right_password_and_the_lockout_is_logged(
     # The LIMIT-th failure locks, and is answered with the lockout.
     assert attacker.post(url, {"username": "target", "password": "guess"}).status_code == 429
 
-    with caplog.at_level(logging.WARNING, logger="switchboard.security"):
+    with caplog.at_level(logging.WARNING, logger="core.security"):
         response = attacker.post(url, {"username": "target", "password": "right-pass-1"})
 
     assert response.status_code == 429

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, Sum
 
 from desk.models import Csat
-from memory.models import Conversation, Feedback, Message
+from memory.conversations.models import Conversation, Feedback, Message
 
 
 def nearest_rank(values: list[int], q: float) -> float | None:

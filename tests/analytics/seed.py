@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Membership, Organization
 from bots.models import Bot
 from desk.models import Csat
-from memory.models import Contact, Conversation, Feedback, Message
+from memory.conversations.models import Contact, Conversation, Feedback, Message
 from tests.conftest import make_bot, make_org, new_visitor_id
 
 TOPICS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", ""]

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from analytics.models import KnowledgeGap, TopicDailyRollup
-from memory.models import Message
+from memory.conversations.models import Message
 from tests.api.factories import make_tenant
 
 ATTACKS = [

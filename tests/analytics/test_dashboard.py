@@ -11,7 +11,7 @@ from django.utils import timezone
 from analytics.models import HourlyRollup
 from analytics.rollups import floor_hour, rebuild, refresh_dirty
 from analytics.selectors import summary
-from memory.services import open_conversation, record_user_message
+from memory.conversations.services import open_conversation, record_user_message
 from tests.conftest import LivePlatform, new_visitor_id
 
 from .seed import seed_history

@@ -24,7 +24,7 @@ from analytics.rollups import mark_dirty
 from analytics.selectors import bounds
 from analytics.tasks import refresh_rollups
 from analytics.views import CARDS, display
-from memory.models import Feedback, Message
+from memory.conversations.models import Feedback, Message
 from tests.conftest import LivePlatform
 
 from .expected import expected_summary

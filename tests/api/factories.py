@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from accounts.models import Organization
 from api.keys import create_api_key
 from bots.models import Bot, WidgetKey
-from memory.models import Contact, Conversation, Feedback, Message
+from memory.conversations.models import Contact, Conversation, Feedback, Message
 from tests.conftest import make_bot, make_org, make_widget_key, new_visitor_id
 
 

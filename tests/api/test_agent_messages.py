@@ -15,7 +15,7 @@ from django.test import Client
 from api.keys import create_api_key
 from desk import services as desk
 from desk.models import AuditEvent, Handoff
-from memory.models import Conversation, Message
+from memory.conversations.models import Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.desk.factories import make_agent, make_conversation, manual_queue
 from tests.widget_client import WidgetClient

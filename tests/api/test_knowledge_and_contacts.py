@@ -7,8 +7,8 @@ import io
 import pytest
 from django.test import Client
 
+from memory.conversations.models import Contact, Conversation
 from memory.knowledge.models import Document
-from memory.models import Contact, Conversation
 
 from .factories import bearer, make_tenant
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from api.models import WebhookDelivery, WebhookEndpoint
 from api.webhooks import deliver, verify
-from memory.models import Conversation
-from memory.services import open_conversation, record_user_message
+from memory.conversations.models import Conversation
+from memory.conversations.services import open_conversation, record_user_message
 from tests.conftest import LivePlatform, make_bot, make_org, make_widget_key, new_visitor_id
 from tests.widget_client import WidgetClient, is_final_reply
 

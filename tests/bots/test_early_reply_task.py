@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from bots.services import accept_customer_message
-from memory.models import Conversation, Message
-from memory.services import open_conversation
+from desk.intake import accept_customer_message
+from memory.conversations.models import Conversation, Message
+from memory.conversations.services import open_conversation
 from tests.conftest import LivePlatform, make_bot, new_visitor_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -16,7 +16,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from bots.engines import ChatMessage, EngineError, Usage, get_engine
 from bots.engines.llamacpp import bundled_model_path
 from bots.engines.openai_compat import OpenAICompatEngine
-from memory.models import Message
+from memory.conversations.models import Message
 from tests.bots.conftest import build_tiny_qwen2
 from tests.conftest import (
     OPENAI_TEST_API_KEY,

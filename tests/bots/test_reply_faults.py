@@ -28,8 +28,8 @@ from websockets.exceptions import ConnectionClosed
 from bots.engines.faults import LOOP_SENTENCE
 from bots.models import Bot, WidgetKey
 from bots.services import FALLBACK_TEXT, LEASE
-from memory.models import Message
-from memory.services import open_conversation, record_user_message
+from memory.conversations.models import Message
+from memory.conversations.services import open_conversation, record_user_message
 from switchboard import supervisor
 from tests.conftest import (
     LOG_DIR,
@@ -417,8 +417,8 @@ def test_beat_sweeps_after_a_redis_restart_with_the_worker_running_and_old_ones_
     from django.utils import timezone
 
     from bots.sweeper import HORIZON
-    from memory.models import Conversation
-    from memory.services import open_conversation
+    from memory.conversations.models import Conversation
+    from memory.conversations.services import open_conversation
 
     if faults.worker is None:
         faults.start_worker()

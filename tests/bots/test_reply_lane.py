@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from bots.tasks import extract_facts_with_model
+from memory.conversations.models import Message
 from memory.longterm.models import MemoryItem, Origin
-from memory.longterm.tasks import extract_facts_with_model
-from memory.models import Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.memory.longterm.factories import reply, say, visitor_conversation
 from tests.widget_client import WidgetClient, is_final_reply

@@ -10,8 +10,8 @@ from accounts.models import Membership, Organization
 from bots.models import Bot
 from desk import presence
 from desk.models import AgentPresence, HandoffPolicy
-from memory.models import Conversation
-from memory.services import open_conversation
+from memory.conversations.models import Conversation
+from memory.conversations.services import open_conversation
 from tests.conftest import new_visitor_id
 
 PASSWORD = "correct-horse-battery"

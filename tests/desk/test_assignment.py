@@ -13,7 +13,7 @@ from desk import presence, services
 from desk.assignment import assign_waiting_conversations
 from desk.models import AuditEvent, Handoff
 from desk.selectors import queue_position
-from memory.models import Conversation
+from memory.conversations.models import Conversation
 from tests.conftest import make_bot
 from tests.desk.factories import (
     make_agent,

@@ -16,7 +16,7 @@ from accounts.models import Organization
 from bots.models import Bot
 from desk import services
 from desk.models import AgentPresence, AuditEvent, ConsoleSocket
-from memory.models import Conversation
+from memory.conversations.models import Conversation
 from switchboard import supervisor
 from tests.conftest import (
     LOG_DIR,

@@ -10,7 +10,7 @@ from websockets.exceptions import InvalidStatus
 
 from desk import services
 from desk.models import AuditEvent, Note
-from memory.models import Conversation, Message
+from memory.conversations.models import Conversation, Message
 from tests.conftest import LivePlatform, make_bot
 from tests.desk.console_client import ConsoleClient
 from tests.desk.factories import PASSWORD, make_agent, make_conversation

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from accounts.models import Organization
 from desk.models import AuditEvent, Csat
-from memory.models import Conversation, Message
+from memory.conversations.models import Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key
 from tests.desk.factories import PASSWORD, make_agent, manual_queue
 

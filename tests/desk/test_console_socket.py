@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from desk.models import Csat, Handoff, Note
-from memory.models import Conversation, Message
+from memory.conversations.models import Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.desk.console_client import ConsoleClient
 from tests.desk.factories import make_agent, manual_queue

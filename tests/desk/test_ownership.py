@@ -11,7 +11,7 @@ from django.db import connection
 from accounts.access import NotFound
 from desk import services
 from desk.models import AuditEvent, Handoff
-from memory.models import Conversation, Message
+from memory.conversations.models import Conversation, Message
 from tests.conftest import make_bot
 from tests.desk.factories import make_agent, make_conversation
 

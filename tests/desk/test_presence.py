@@ -11,7 +11,7 @@ from django.utils import timezone
 from desk import presence, services
 from desk.models import AgentPresence, ConsoleSocket
 from desk.selectors import queue_snapshot
-from memory.models import Conversation
+from memory.conversations.models import Conversation
 from tests.conftest import make_bot
 from tests.desk.factories import make_agent, make_conversation, open_console_tab
 from tests.desk.threads import at_once

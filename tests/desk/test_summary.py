@@ -12,8 +12,8 @@ from django.db import connection, transaction
 
 from desk import services
 from desk.models import Handoff
-from memory.models import Conversation, Message
-from memory.services import allocate_seq
+from memory.conversations.models import Conversation, Message
+from memory.conversations.services import allocate_seq
 from tests.conftest import make_bot
 from tests.desk.factories import make_agent, make_conversation
 

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import transaction
 
-from bots.services import accept_customer_message
 from desk import services
+from desk.intake import accept_customer_message
 from desk.models import Handoff, HandoffPolicy
 from desk.triggers import is_open
+from memory.conversations.models import Conversation, Message
+from memory.conversations.services import allocate_seq, record_feedback
 from memory.knowledge.models import Lookup
-from memory.models import Conversation, Message
-from memory.services import allocate_seq, record_feedback
 from tests.conftest import make_bot
 from tests.desk.factories import make_conversation
 

@@ -21,8 +21,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from accounts.models import Organization
 from bots.models import Bot, WidgetKey
-from memory.models import Conversation, Feedback, Message
-from memory.services import allocate_seq, open_conversation, record_user_message
+from memory.conversations.models import Conversation, Feedback, Message
+from memory.conversations.services import allocate_seq, open_conversation, record_user_message
 from tests.conftest import LivePlatform, free_port, make_bot, make_widget_key, new_visitor_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
@@ -553,9 +553,9 @@ def test_the_widget_styles_do_not_leak_into_the_host_page(
 def test_asking_for_a_human_shows_the_queue_the_agent_their_messages_and_a_rating_prompt(
     live_platform: LivePlatform, context: BrowserContext
 ) -> None:
+    from core.realtime import publish_now
     from desk import services as desk
     from desk.models import Csat
-    from switchboard.realtime import publish_now
     from tests.desk.factories import make_agent
 
     bot, _key = demo_bot(live_platform)
@@ -861,8 +861,9 @@ def test_a_lost_ack_leaves_one_message_on_screen_and_in_the_db_with_a_faked_loss
 def test_what_we_remember_lists_remembered_facts_and_forgets_one_at_a_time(
     live_platform: LivePlatform, context: BrowserContext, host_site: HostSite
 ) -> None:
+    from memory.longterm.contacts import identify_visitor
+    from memory.longterm.facts import remember_fact
     from memory.longterm.models import MemoryItem, Origin
-    from memory.longterm.services import identify_visitor, remember_fact
 
     bot, key = demo_bot(live_platform)
     with transaction.atomic():

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 
 from api.models import WebhookDelivery, WebhookEndpoint
 from desk.models import OfflineMessage
-from memory.models import Contact, Conversation
+from memory.conversations.models import Contact, Conversation
 from switchboard import supervisor
 from tests.conftest import LOG_DIR, LivePlatform, free_port, make_bot, make_widget_key
 from tests.conftest import new_visitor_id as visitor

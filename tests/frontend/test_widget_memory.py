@@ -16,12 +16,12 @@ from websockets.exceptions import ConnectionClosed
 from bots.context import gather_context
 from bots.engines import get_engine
 from bots.prompts import build_messages
+from bots.tasks import summarise_conversation
+from memory.conversations.models import Contact, Conversation, Message
+from memory.conversations.services import open_conversation
+from memory.longterm.facts import remember_fact
 from memory.longterm.identity import make_token, user_hash
 from memory.longterm.models import BotIdentity, ConversationSummary, MemoryItem, Origin, Preference
-from memory.longterm.services import remember_fact
-from memory.longterm.tasks import summarise_conversation
-from memory.models import Contact, Conversation, Message
-from memory.services import open_conversation
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.memory.longterm.test_identity import forged_token
 from tests.widget_client import WidgetClient, is_final_reply

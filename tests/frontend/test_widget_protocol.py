@@ -14,7 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from memory.models import Contact, Conversation, Feedback, Message
+from memory.conversations.models import Contact, Conversation, Feedback, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.widget_client import WidgetClient
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bots.tasks import generate_reply
-from memory.models import Feedback, Message
+from memory.conversations.models import Feedback, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.widget_client import Transcript, WidgetClient, is_final_reply
 

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='document',
             name='claimed_by',
-            field=models.CharField(blank=True, help_text='The claiming process (switchboard.holders).', max_length=32),
+            field=models.CharField(blank=True, help_text='The claiming process (core.holders).', max_length=32),
         ),
     ]

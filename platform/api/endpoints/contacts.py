@@ -8,7 +8,9 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 
-from memory.models import Contact
+from memory.conversations.models import Contact
+from memory.longterm.erasure import forget_everything
+from memory.longterm.selectors import export_contact as export
 
 from ..auth import caller_of, require_write
 from ..http import ERRORS
@@ -49,16 +51,12 @@ def get_contact(request: HttpRequest, contact_id: int) -> Contact:
 @router.get("/contacts/{contact_id}/export", response={200: dict[str, Any], **ERRORS})
 def export_contact(request: HttpRequest, contact_id: int) -> dict[str, Any]:
     """Everything stored about the contact: conversations, feedback, facts, preferences."""
-    from memory.longterm.selectors import export_contact as export
-
     return export(_contact(request, contact_id).pk)
 
 
 @router.post("/contacts/{contact_id}/erase", response={204: None, **ERRORS})
 def erase_contact(request: HttpRequest, contact_id: int, body: EraseIn) -> Status[None]:
     """Forget the contact's memory; with `messages`, delete the contact and all it owns."""
-    from memory.longterm.services import forget_everything
-
     require_write(request)
     forget_everything(_contact(request, contact_id), messages=body.messages)
     return Status(204, None)

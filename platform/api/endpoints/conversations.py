@@ -11,7 +11,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field, field_validator
 
-from memory.models import Conversation, Feedback, Message
+from memory.conversations.models import Conversation, Feedback, Message
 
 from ..auth import caller_of
 from ..http import ERRORS

@@ -13,6 +13,8 @@ from pydantic import Field
 from bots.models import Bot
 from memory.knowledge.fetch import FetchError, validate_public_url
 from memory.knowledge.models import Document
+from memory.knowledge.services import add_document as add
+from memory.knowledge.services import reingest_document
 
 from ..auth import caller_of, require_write
 from ..http import ERRORS
@@ -48,8 +50,6 @@ def _bot(request: HttpRequest, bot_id: int) -> Bot:
 
 @router.post("/knowledge/documents", response={201: DocumentOut, **ERRORS})
 def add_document(request: HttpRequest, body: DocumentIn) -> Status[Document]:
-    from memory.knowledge.services import add_document as add
-
     require_write(request)
     bot = _bot(request, body.bot_id)
     if body.kind == "url":
@@ -82,8 +82,6 @@ def upload_document(
     request: HttpRequest, form: Form[UploadIn], file: File[UploadedFile]
 ) -> Status[Document]:
     """A file: PDF by content, else Markdown / HTML / text by its name's extension."""
-    from memory.knowledge.services import add_document as add
-
     require_write(request)
     bot = _bot(request, form.bot_id)
     if file.size is None or file.size > MAX_UPLOAD_BYTES:
@@ -123,8 +121,6 @@ def get_document(request: HttpRequest, document_id: int) -> Document:
 
 @router.post("/knowledge/documents/{document_id}/reingest", response={200: DocumentOut, **ERRORS})
 def reingest(request: HttpRequest, document_id: int) -> Document:
-    from memory.knowledge.services import reingest_document
-
     require_write(request)
     return reingest_document(_document(request, document_id))
 

@@ -10,7 +10,7 @@ import pytest
 
 from bots.topics import services
 from bots.topics.models import TopicClassifier
-from memory.models import Message
+from memory.conversations.models import Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.widget_client import WidgetClient, is_final_reply
 

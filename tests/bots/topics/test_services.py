@@ -11,9 +11,9 @@ from bots.models import Bot
 from bots.topics import classifier, services
 from bots.topics.demo import BANKING77, banking77_topics
 from bots.topics.models import Example, TopicClassifier
+from memory.conversations.models import Message
+from memory.conversations.services import open_conversation, record_user_message
 from memory.embeddings import embed
-from memory.models import Message
-from memory.services import open_conversation, record_user_message
 from tests.conftest import make_bot, new_visitor_id
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from bots.models import Bot
+from memory.conversations.models import Message
 from memory.knowledge.models import Lookup
 from memory.knowledge.services import NO_KNOWLEDGE_TEXT, NOT_READY_TEXT, add_document
 from memory.knowledge.tasks import ingest_document
-from memory.models import Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.memory.knowledge.documents import FAQ, wait_until_ingested
 from tests.widget_client import WidgetClient, is_final_reply

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from bots.models import Bot
-from memory.models import Conversation, Message
-from memory.services import open_conversation, record_user_message
+from memory.conversations.models import Conversation, Message
+from memory.conversations.services import open_conversation, record_user_message
 
 
 def say(conversation: Conversation, text: str) -> Message:
@@ -15,7 +15,7 @@ def say(conversation: Conversation, text: str) -> Message:
 
 
 def reply(conversation: Conversation, to: Message, text: str) -> Message:
-    from memory.services import allocate_seq
+    from memory.conversations.services import allocate_seq
 
     return Message.objects.create(
         conversation=conversation,

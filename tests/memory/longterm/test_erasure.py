@@ -11,11 +11,12 @@ from django.apps import apps
 from django.db import models
 from django.db.models.functions import Cast
 
-from memory.longterm import services
+from memory.conversations.models import Contact, Conversation, Feedback, Message
+from memory.conversations.services import record_feedback
+from memory.embeddings import embed_texts
+from memory.longterm import erasure, facts, preferences
 from memory.longterm.models import ConversationSummary, MemoryItem, Origin, Preference
 from memory.longterm.selectors import export_contact
-from memory.models import Contact, Conversation, Feedback, Message
-from memory.services import record_feedback
 from tests.conftest import make_bot
 
 from .factories import reply, resolve, say, visitor_conversation
@@ -30,9 +31,9 @@ def stored_contact(bot: object, canary: str) -> Contact:
     said = say(conversation, f"My name is {canary}. I'm on the Premium plan, my card is stuck.")
     answer = reply(conversation, said, f"Sorry {canary}, I have unblocked your card.")
     record_feedback(conversation.contact, answer.pk, "helpful", f"thanks from {canary}")
-    services.remember_from_message(said.pk)
-    services.remember_fact(conversation.contact, "city", canary, origin=Origin.MODEL, source=said)
-    services.set_preferences(conversation.contact, {"tone": "brief", "channel": "email"})
+    facts.remember_from_message(said.pk)
+    facts.remember_fact(conversation.contact, "city", canary, origin=Origin.MODEL, source=said)
+    preferences.set_preferences(conversation.contact, {"tone": "brief", "channel": "email"})
     resolve(conversation)
     # Written directly (the model's summaries are tested in test_recall): this test is about
     # which rows exist, and a model call per contact would only make it slow.
@@ -41,7 +42,7 @@ def stored_contact(bot: object, canary: str) -> Contact:
         contact=conversation.contact,
         text=f"The customer {canary} had a stuck card; the bot unblocked it.",
         through_seq=conversation.last_seq,
-        embedding=services._embed([f"stuck card of {canary}"])[0],
+        embedding=embed_texts([f"stuck card of {canary}"])[0],
     )
     return conversation.contact
 
@@ -79,7 +80,7 @@ def test_erasing_everything_leaves_no_row_of_the_contact_in_any_table() -> None:
     kept = stored_contact(bot, "Pelicanor")
     assert rows_of(erased, "Kestrelwyn"), "the scan must see the contact before erasure"
 
-    services.forget_everything(erased, messages=True)
+    erasure.forget_everything(erased, messages=True)
 
     assert rows_of(erased, "Kestrelwyn") == []
     # The other customer of the same bot keeps everything.
@@ -93,7 +94,7 @@ def test_erasing_everything_leaves_no_row_of_the_contact_in_any_table() -> None:
 def test_forgetting_memory_keeps_the_chat_but_no_fact_summary_or_preference() -> None:
     bot = make_bot()
     contact = stored_contact(bot, "Kestrelwyn")
-    services.forget_everything(contact, messages=False)
+    erasure.forget_everything(contact, messages=False)
     assert not MemoryItem.objects.filter(contact=contact).exists()
     assert not Preference.objects.filter(contact=contact).exists()
     assert not ConversationSummary.objects.filter(contact=contact).exists()
@@ -106,10 +107,10 @@ def test_forgetting_one_item_needs_it_to_be_the_contacts_own() -> None:
     theirs = stored_contact(bot, "Pelicanor")
     their_item = MemoryItem.objects.filter(contact=theirs).first()
     assert their_item is not None
-    assert services.forget_item(mine, their_item.pk) is False
+    assert erasure.forget_item(mine, their_item.pk) is False
     assert MemoryItem.objects.filter(pk=their_item.pk).exists()
     my_item = MemoryItem.objects.get(contact=mine, key="plan")
-    assert services.forget_item(mine, my_item.pk) is True
+    assert erasure.forget_item(mine, my_item.pk) is True
     assert list(MemoryItem.objects.filter(contact=mine).values_list("key", flat=True)) == ["city"]
 
 
@@ -248,7 +249,7 @@ def test_erasure_leaves_the_customers_words_in_no_column_of_the_database() -> No
     assert "api_webhookdelivery.payload" in before and "desk_note.text" in before, before
     assert "desk_handoff.summary" in before and "memory_message.text" in before, before
 
-    services.forget_everything(erased, messages=True)
+    erasure.forget_everything(erased, messages=True)
 
     assert columns_holding(canary) == []
     # The other customer's deliveries and rows are untouched.

@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from bots import memory_model
 from bots.context import PromptContext, gather_context
 from bots.engines import get_engine
 from bots.prompts import build_messages
-from memory.longterm import services
+from memory.conversations.models import Conversation, Message
+from memory.longterm import facts, preferences, summaries
 from memory.longterm.models import ConversationSummary, MemoryItem, Origin, Preference
 from memory.longterm.selectors import chat_day
-from memory.models import Conversation, Message
 from tests.conftest import make_bot
 
 from .factories import reply, resolve, say, visitor_conversation
@@ -45,10 +46,10 @@ def test_one_contacts_memories_never_reach_another_contacts_prompt() -> None:
     first = visitor_conversation(bot)
     said = say(first, f"My card was sent to my address in {CANARY_CITY} but it never arrived.")
     reply(first, said, "I'm sorry. I have ordered a replacement card for you.")
-    services.remember_fact(first.contact, "city", CANARY_CITY, origin=Origin.MODEL, source=said)
-    services.set_preferences(first.contact, {"name": CANARY_NAME, "language": "fr"})
+    facts.remember_fact(first.contact, "city", CANARY_CITY, origin=Origin.MODEL, source=said)
+    preferences.set_preferences(first.contact, {"name": CANARY_NAME, "language": "fr"})
     resolve(first)
-    summary = services.summarise_conversation(first.pk)
+    summary = memory_model.summarise_conversation(first.pk)
     assert summary is not None and summary.embedding is not None
 
     # The same customer comes back: their memory and their past chat are in the prompt.
@@ -78,7 +79,7 @@ def test_a_past_chat_is_cited_by_its_date_and_an_unrelated_one_is_left_out() -> 
     said = say(past, "I was charged twice for my gym membership, can you refund one payment?")
     reply(past, said, "I have refunded the duplicate card payment of 30 euros.")
     resolve(past)
-    services.summarise_conversation(past.pk)
+    memory_model.summarise_conversation(past.pk)
 
     now = visitor_conversation(bot, past.contact.visitor_id)
     related = say(now, "Did the refund for the double charge from the gym go through?")
@@ -99,13 +100,13 @@ def test_an_explicit_preference_wins_over_a_learned_one() -> None:
     bot = make_bot()
     conversation = visitor_conversation(bot)
     first = say(conversation, "Please answer in Spanish, my transfer is pending.")
-    assert services.remember_from_message(first.pk) == ["language"]
+    assert facts.remember_from_message(first.pk) == ["language"]
     prompt, _ = prompt_for(conversation, first)
     assert "Always answer in Spanish" in prompt
 
-    services.set_preferences(conversation.contact, {"language": "fr", "tone": "brief"})
+    preferences.set_preferences(conversation.contact, {"language": "fr", "tone": "brief"})
     second = say(conversation, "Reply in German please. Why is it still pending?")
-    assert services.remember_from_message(second.pk) == []  # the explicit one stands
+    assert facts.remember_from_message(second.pk) == []  # the explicit one stands
     prompt, context = prompt_for(conversation, second)
     assert "Always answer in French" in prompt and "Always answer in German" not in prompt
     assert context.preferences == {"language": "French", "tone": "brief"}
@@ -118,8 +119,8 @@ def test_a_fact_that_changes_replaces_the_old_one_with_its_new_source_and_embedd
     conversation = visitor_conversation(bot)
     before = say(conversation, "I'm on the Basic plan and my top-up failed.")
     after = say(conversation, "I just upgraded to Premium, do I still pay for top-ups?")
-    assert services.remember_from_message(before.pk) == ["plan"]
-    assert services.remember_from_message(after.pk) == ["plan"]
+    assert facts.remember_from_message(before.pk) == ["plan"]
+    assert facts.remember_from_message(after.pk) == ["plan"]
     [plan] = MemoryItem.objects.filter(contact=conversation.contact)
     assert (plan.key, plan.value, plan.text) == ("plan", "Premium", "Plan: Premium")
     assert plan.source_message_id == after.pk and plan.origin == Origin.RULE
@@ -137,14 +138,14 @@ def test_resolved_and_idle_conversations_are_queued_for_a_summary_once() -> None
     active = visitor_conversation(bot)
     say(active, "Where is my card?")
 
-    due = services.ended_conversations_to_summarise()
+    due = summaries.ended_conversations_to_summarise()
     assert resolved.pk in due and idle.pk in due and active.pk not in due
-    services.summarise_conversation(resolved.pk)
+    memory_model.summarise_conversation(resolved.pk)
     assert ConversationSummary.objects.filter(conversation=resolved).count() == 1
-    assert resolved.pk not in services.ended_conversations_to_summarise()
+    assert resolved.pk not in summaries.ended_conversations_to_summarise()
     # A customer who writes again after the summary makes it due again (newer messages).
     say(resolved, "It is still blocked.")
-    assert resolved.pk in services.ended_conversations_to_summarise()
+    assert resolved.pk in summaries.ended_conversations_to_summarise()
 
 
 def test_a_chat_from_an_earlier_year_is_titled_with_its_year() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import connection, transaction
 
-from bots.models import Bot
-from switchboard.realtime import publish_message_stored
-from switchboard.rows import Columns, cache_related, insert_columns, mark_inserted
+from core.realtime import publish_message_stored
+from core.rows import Columns, cache_related, insert_columns, mark_inserted
 
 from .models import Contact, Conversation, Feedback, Message
+
+if TYPE_CHECKING:  # a bot is named by its row ("bots.Bot"): bots sit above this layer
+    from bots.models import Bot
 
 
 class NotFound(Exception):
@@ -72,7 +76,7 @@ def append_message(message: Message) -> Conversation | None:
     One statement takes the seq, and with it the conversation's row lock (held until the
     transaction ends: concurrent writers get distinct, gap-free seqs), and inserts the row:
     every customer message and every reply goes through here, so it is written as SQL
-    (switchboard.rows) and sends the ORM's `post_save` itself. None when the message's client
+    (core.rows) and sends the ORM's `post_save` itself. None when the message's client
     id is already stored (a resend): nothing inserted, the seq given back.
     Call inside a transaction.
     """

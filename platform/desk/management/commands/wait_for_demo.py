@@ -11,9 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bots.management.commands.seed_demo import DEMO_BOT, DEMO_ORGANIZATION
 from bots.models import Bot
 from bots.topics.selectors import Training, training_progress
+from desk.management.commands.seed_demo import DEMO_BOT, DEMO_ORGANIZATION
 from memory.knowledge.selectors import ingestion_progress
 
 BAR = 20

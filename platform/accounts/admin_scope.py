@@ -17,6 +17,8 @@ from django.db.models import ForeignKey, ManyToManyField, Model, QuerySet
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest
 
+from accounts.access import ADMIN_ROLES, org_ids_for_user
+
 M = TypeVar("M", bound=Model)
 
 # Related models that have no admin of their own here (or whose admin is Django's).
@@ -31,8 +33,6 @@ def admin_org_ids(request: HttpRequest) -> list[int] | None:
     """None for a superuser (no limit), else the organizations the user administers."""
     if request.user.is_superuser:
         return None
-    from accounts.access import ADMIN_ROLES, org_ids_for_user
-
     return org_ids_for_user(request.user, ADMIN_ROLES)
 
 

@@ -107,9 +107,10 @@ def publish_message_stored(
 ) -> None:
     """On commit: a message was stored or changed state; sockets re-read it from the row.
 
-    `message`: the row's widget payload (`memory.frames.message_payload`) as this transaction
-    commits it, for a row nobody else can have changed yet (a reply just created): the widget
-    sends it as it is instead of reading the row back. Other sockets still read the row.
+    `message`: the row's widget payload (`memory.conversations.frames.message_payload`) as
+    this transaction commits it, for a row nobody else can have changed yet (a reply just
+    created): the widget sends it as it is instead of reading the row back. Other sockets
+    still read the row.
     """
     event: dict[str, Any] = {"type": "message.stored", "message_id": message_id}
     if message is not None:

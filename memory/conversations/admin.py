@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from switchboard.admin_scope import OrganizationScopedAdmin, ScopedChoices
+from accounts.admin_scope import OrganizationScopedAdmin, ScopedChoices
 
 from .models import Contact, Conversation, Feedback, Message
 

@@ -1,0 +1,1 @@
+"""Contacts, conversations, messages and feedback: what the platform remembers."""

@@ -1,0 +1,49 @@
+"""A customer's message arrives: store it, then route it, to the bot's reply or to a person.
+
+Desk sits above bots: the handoff rules decide, in the message's own transaction, whether the
+bot answers at all.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from bots.tasks import generate_reply, queue_reply_early, remember_after_customer_message
+from bots.topics.tasks import label_message
+from core.realtime import publish_message_stored
+from desk.services import hand_off_after_customer_message, reopen_if_resolved
+from memory.conversations.models import Conversation, Message
+from memory.conversations.services import record_user_message
+
+
+def accept_customer_message(
+    conversation: Conversation, client_id: str, text: str
+) -> tuple[Message, bool]:
+    """Store the customer's message (idempotent by client id) and queue the bot's reply.
+
+    This is the first half of every reply's time to first token (docs/benchmarks.md): one
+    transaction of a few statements. The reply's task leaves from inside it, as soon as the
+    message is written (see `bots.services.queue_reply_early`); the rest of the side work on commit.
+    """
+    with transaction.atomic():
+        message, created = record_user_message(conversation, client_id, text, announce=False)
+        if created:
+            # Read under the row lock the seq allocation took: current, whatever the socket's
+            # copy says (an agent took it, handed it back, resolved it).
+            current = message.conversation
+            if current.status == Conversation.Status.RESOLVED:
+                reopen_if_resolved(current.pk)
+                current.status = Conversation.Status.BOT
+            if current.status == Conversation.Status.BOT:
+                queued = queue_reply_early(message)
+                # A handoff moves the conversation to a person in this transaction: the
+                # early task's claim then finds it no longer the bot's and does nothing.
+                if not hand_off_after_customer_message(current, message) and not queued:
+                    generate_reply.delay_on_commit(message.pk)
+            # On-commit hooks run in order, each a Redis round trip: the sockets hear of the
+            # message, then the side work (labels, memory) is queued. The stored event is not
+            # waited for: the ordered publisher sends it before anything published later.
+            publish_message_stored(conversation.pk, message.pk, wait=False)
+            label_message.delay_on_commit(message.pk)
+            remember_after_customer_message(message.pk, message.text)
+    return message, created

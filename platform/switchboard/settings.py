@@ -27,19 +27,25 @@ if not SECRET_KEY:
         raise config.ConfigError(
             "SWITCHBOARD_SECRET_KEY", "must be set when SWITCHBOARD_REQUIRE_SECRET is on"
         )
-    SECRET_KEY = security.stored_secret_key(embedded.data_dir())
+    # Made by the entry points (core.embedded.ensure_services); read here, never written.
+    # None yet: "", which Django refuses as soon as anything signs with it.
+    SECRET_KEY = security.read_stored_secret_key(embedded.data_dir())
 ALLOWED_HOSTS = config.env_list("SWITCHBOARD_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = config.env_list("SWITCHBOARD_CSRF_TRUSTED_ORIGINS", [])
 
-# Without DATABASE_URL / REDIS_URL our own code starts embedded Postgres and Redis.
-embedded.ensure_services()
-DATABASES = {"default": config.database_from_url("DATABASE_URL", os.environ["DATABASE_URL"])}
+# Without DATABASE_URL / REDIS_URL: the embedded Postgres and Redis, which the entry points
+# start (switchboard.supervisor, manage.py, the test fixtures); importing settings does not.
+DATABASES = {
+    "default": config.database_from_url(
+        "DATABASE_URL", os.environ.get("DATABASE_URL") or embedded.database_url()
+    )
+}
 # Persistent connections: one per process or thread that uses the database (the web
 # process's few executor threads, each worker child), checked before reuse. A new Postgres
 # connection costs ~3 ms, paid twice on every reply's path without this (docs/benchmarks.md).
 DATABASES["default"]["CONN_MAX_AGE"] = config.env_int("SWITCHBOARD_DB_CONN_MAX_AGE", 300, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-REDIS_URL = config.redis_url("REDIS_URL", os.environ["REDIS_URL"])
+REDIS_URL = config.redis_url("REDIS_URL", os.environ.get("REDIS_URL") or embedded.redis_url())
 
 INSTALLED_APPS = [
     "django.contrib.admin",

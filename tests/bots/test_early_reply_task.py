@@ -1,5 +1,5 @@
-"""The reply's task leaves before the customer's transaction commits (bots.services.
-_queue_reply_early), through the real `llm` worker and SmolLM2: its claim waits for that
+"""The reply's task leaves before the customer's transaction commits (bots.tasks.
+queue_reply_early), through the real `llm` worker and SmolLM2: its claim waits for that
 transaction, then answers once, or not at all when it rolled back or handed off to a person.
 """
 

@@ -31,14 +31,14 @@ def no_background_replies_or_labels(monkeypatch: pytest.MonkeyPatch) -> list[int
     another test started one) would otherwise answer and relabel the same messages at the
     same time, racing the test's own rows.
     """
-    from bots import services as bot_services
     from bots.tasks import generate_reply
+    from desk import intake
     from bots.topics.tasks import label_message
 
     queued: list[int] = []
-    # The reply's task normally leaves before the commit (bots.services._queue_reply_early);
+    # The reply's task normally leaves before the commit (bots.tasks.queue_reply_early);
     # refused here, it falls back to the on-commit send, which this list takes instead.
-    monkeypatch.setattr(bot_services, "_queue_reply_early", lambda message: False)
+    monkeypatch.setattr(intake, "queue_reply_early", lambda message: False)
     monkeypatch.setattr(generate_reply, "delay_on_commit", queued.append)
     monkeypatch.setattr(label_message, "delay_on_commit", queued.append)
     return queued

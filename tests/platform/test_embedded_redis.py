@@ -15,7 +15,7 @@ from switchboard import supervisor
 
 SCRIPT = """
 import sys
-from switchboard import embedded
+from core import embedded
 url = embedded.start_redis()
 print(url, flush=True)
 sys.stdin.read()

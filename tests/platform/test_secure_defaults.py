@@ -23,14 +23,24 @@ NO_SERVICES = {
 }
 
 
-def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _python(code: str, *, manage: bool = False, **env: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh Python, or with `manage` through manage.py (an entry point, which
+    makes the installation's key: core.embedded.ensure_services)."""
     base = supervisor.child_env(DJANGO_SETTINGS_MODULE="switchboard.settings")
     for name in ("SWITCHBOARD_SECRET_KEY", "SWITCHBOARD_REQUIRE_SECRET", "SWITCHBOARD_HTTPS"):
         base.pop(name, None)
     base.update(env)
+    command = (
+        [sys.executable, "manage.py", "shell", "-c", code]
+        if manage
+        else [
+            sys.executable,
+            "-c",
+            code,
+        ]
+    )
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True,
-        timeout=120,
+        command, cwd=ROOT, env=base, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
@@ -42,10 +52,10 @@ PRINT_KEY = (
 def test_without_a_configured_key_each_installation_generates_its_own_and_keeps_it(
     tmp_path: Path,
 ) -> None:
-    first = _python(PRINT_KEY, SWITCHBOARD_DATA_DIR=str(tmp_path / "a"), **NO_SERVICES)
+    first = _python(PRINT_KEY, manage=True, SWITCHBOARD_DATA_DIR=str(tmp_path / "a"), **NO_SERVICES)
     assert first.returncode == 0, first.stderr[-2000:]
-    again = _python(PRINT_KEY, SWITCHBOARD_DATA_DIR=str(tmp_path / "a"), **NO_SERVICES)
-    other = _python(PRINT_KEY, SWITCHBOARD_DATA_DIR=str(tmp_path / "b"), **NO_SERVICES)
+    again = _python(PRINT_KEY, manage=True, SWITCHBOARD_DATA_DIR=str(tmp_path / "a"), **NO_SERVICES)
+    other = _python(PRINT_KEY, manage=True, SWITCHBOARD_DATA_DIR=str(tmp_path / "b"), **NO_SERVICES)
     key = first.stdout.split()[-1]
     assert len(key) >= 50 and "insecure" not in key
     assert again.stdout.split()[-1] == key, "the key survives a restart"
@@ -55,6 +65,37 @@ def test_without_a_configured_key_each_installation_generates_its_own_and_keeps_
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     ignored = subprocess.run(["git", "check-ignore", ".switchboard/secret_key"], cwd=ROOT)
     assert ignored.returncode == 0, ".switchboard/ is git-ignored"
+
+
+def test_importing_the_settings_starts_no_server_and_writes_no_file(tmp_path: Path) -> None:
+    """Only the entry points start the embedded Postgres and Redis and make the key; a tool
+    that loads the settings (mypy's Django plugin, an import) needs no URLs and leaves no trace."""
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['HOST'], settings.REDIS_URL); "
+        "from django.core.exceptions import ImproperlyConfigured\n"
+        "try:\n    settings.SECRET_KEY\nexcept ImproperlyConfigured as error:\n    print(error)"
+    )
+    data = tmp_path / "data"
+    base = supervisor.child_env(DJANGO_SETTINGS_MODULE="switchboard.settings")
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SWITCHBOARD_SECRET_KEY",
+        "SWITCHBOARD_REQUIRE_SECRET",
+    ):
+        base.pop(name, None)
+    base["SWITCHBOARD_DATA_DIR"] = str(data)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    # The settings point where the embedded servers would be, and nothing was started there.
+    assert str(data / "pgdata") in out.stdout and f"unix://{data}/redis.sock" in out.stdout
+    assert not data.exists(), sorted(p.name for p in data.iterdir())
+    # No key yet: Django refuses to sign anything rather than use an empty or made-up one.
+    assert "SECRET_KEY setting must not be empty" in out.stdout
 
 
 def test_a_required_secret_that_is_missing_stops_start_up(tmp_path: Path) -> None:

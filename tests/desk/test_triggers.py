@@ -32,8 +32,8 @@ def no_background_replies_or_labels(monkeypatch: pytest.MonkeyPatch) -> list[int
     same time, racing the test's own rows.
     """
     from bots.tasks import generate_reply
-    from desk import intake
     from bots.topics.tasks import label_message
+    from desk import intake
 
     queued: list[int] = []
     # The reply's task normally leaves before the commit (bots.tasks.queue_reply_early);

@@ -66,6 +66,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers count only from SWITCHBOARD_TRUSTED_PROXIES (core.proxies);
+    # then the probes are answered before the host check and the https redirect (core.health).
+    "core.proxies.TrustedProxyMiddleware",
+    "core.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.security.SocketAwareCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -121,15 +125,21 @@ CACHES = {
     }
 }
 
+# The reverse proxies in front of the web processes (addresses or CIDR blocks): only from
+# them do X-Forwarded-Proto, -Host and -For count; from anyone else they are dropped
+# (core.proxies). Default: a proxy on this machine.
+TRUSTED_PROXIES = config.env_networks("SWITCHBOARD_TRUSTED_PROXIES", ["127.0.0.1/32", "::1/128"])
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = True  # still checked against ALLOWED_HOSTS
 # Served over https (behind a TLS-terminating proxy that sets X-Forwarded-Proto): secure
 # cookies, HSTS, plain http redirected. The proxy must overwrite X-Forwarded-Proto.
 HTTPS = config.env_bool("SWITCHBOARD_HTTPS", False)
 if HTTPS:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the supervisor's and probes' plain-http check
+    # The supervisor's and probes' plain-http checks (core.health answers them even earlier).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = config.env_int("SWITCHBOARD_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = config.env_bool("SWITCHBOARD_HSTS_SUBDOMAINS", False)
 SESSION_COOKIE_HTTPONLY = True

@@ -190,8 +190,22 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-WHITENOISE_USE_FINDERS = True  # serve straight from app folders; no collectstatic step
+STATIC_ROOT = Path(config.env_str("SWITCHBOARD_STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Off (a checkout, `make run`, the tests): whitenoise serves straight from the app folders, no
+# collectstatic step. On (the image, deploy/Dockerfile): `collectstatic` at build time writes
+# hashed, gzip-compressed copies into STATIC_ROOT and whitenoise serves those, cached forever
+# by browsers and proxies (the unhashed names such as /static/widget/widget.js stay, briefly
+# cached, for hosts' script tags).
+STATIC_MANIFEST = config.env_bool("SWITCHBOARD_STATIC_MANIFEST", False)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 WHITENOISE_AUTOREFRESH = DEBUG
 
 CHANNEL_LAYERS = {

@@ -103,20 +103,18 @@ def proxied_web(live_platform: LivePlatform) -> Iterator[str]:
 
 
 def _hello(ws_url: str, key: str, client_address: str) -> str:
-    conn = connect(
+    """The first frame's type (or error code) for a socket the proxy forwards for this client."""
+    with connect(
         f"{ws_url}/ws/widget/?key={key}&visitor={uuid.uuid4().hex}",
         origin=WIDGET_ORIGIN,  # type: ignore[arg-type]
         additional_headers={"X-Forwarded-For": client_address},
         open_timeout=10,
-    )
-    try:
+    ) as conn:
         frame = json.loads(conn.recv(timeout=10))
         if frame["type"] == "error":
             with pytest.raises(ConnectionClosed):
                 conn.recv(timeout=10)
         return str(frame.get("code") or frame["type"])
-    finally:
-        conn.close()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,12 +18,13 @@ browser:  ## install Debian's chromium for the browser tests (needs root and apt
 run: install  ## run the demo (demo mode: public console logins) on embedded Postgres + Redis; Ctrl-C stops all
 	@SWITCHBOARD_DEMO=$${SWITCHBOARD_DEMO:-true} $(PY) deploy/run.py
 
-lint: install-dev  ## ruff, the layer contract (import-linter), mypy and the migrations check
+lint: install-dev  ## ruff, the layer contract (import-linter), mypy, the migrations check and the deployment files (deploy/validate.py)
 	@$(PY) -m ruff check .
 	@.venv/bin/lint-imports --no-cache
 	@$(PY) -m ruff format --check .
 	@$(PY) -m mypy .  # loads the settings, which start nothing
 	@$(PY) manage.py makemigrations --check --dry-run
+	@$(PY) deploy/validate.py
 
 test: install-dev browser lint  ## the whole test suite (lint, then pytest on real services)
 	@$(PY) -m pytest

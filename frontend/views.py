@@ -1,11 +1,10 @@
-"""HTTP views of the public surfaces: the demo page and a health check."""
+"""HTTP views of the public surfaces: the demo page (health checks: core.health)."""
 
 from __future__ import annotations
 
 from csp.constants import NONE
 from csp.decorators import csp_replace
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from bots.models import WidgetKey
@@ -36,9 +35,3 @@ def demo(request: HttpRequest) -> HttpResponse:
         },
     )
     return response
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"ok": True})

@@ -5,8 +5,11 @@ Every variable read here is documented once, in deploy/.env.example.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from urllib.parse import unquote, urlsplit
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(SystemExit):
@@ -82,6 +85,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_networks(name: str, default: list[str]) -> list[IPNetwork]:
+    """Comma-separated addresses or CIDR blocks (10.0.0.0/8, ::1), as networks."""
+    networks: list[IPNetwork] = []
+    for part in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(name, f"must be addresses or CIDR blocks, not {part!r}") from None
+    return networks
 
 
 def env_choice(name: str, default: str, choices: set[str]) -> str:

@@ -15,13 +15,15 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_app = get_asgi_application()
 
+from core.proxies import TrustedProxySocketMiddleware  # noqa: E402
 from frontend.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_app,
         # The widget socket is cross-origin by design: its consumer checks Origin against
-        # the widget key's allowed origins itself.
-        "websocket": URLRouter(websocket_urlpatterns),
+        # the widget key's allowed origins itself. The client address is a trusted proxy's
+        # X-Forwarded-For, else the socket peer (core.proxies).
+        "websocket": TrustedProxySocketMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

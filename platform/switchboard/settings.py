@@ -72,6 +72,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers count only from SWITCHBOARD_TRUSTED_PROXIES (core.proxies);
+    # then the probes are answered before the host check and the https redirect (core.health).
+    "core.proxies.TrustedProxyMiddleware",
+    "core.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.security.SocketAwareCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -127,15 +131,21 @@ CACHES = {
     }
 }
 
+# The reverse proxies in front of the web processes (addresses or CIDR blocks): only from
+# them do X-Forwarded-Proto, -Host and -For count; from anyone else they are dropped
+# (core.proxies). Default: a proxy on this machine.
+TRUSTED_PROXIES = config.env_networks("SWITCHBOARD_TRUSTED_PROXIES", ["127.0.0.1/32", "::1/128"])
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = True  # still checked against ALLOWED_HOSTS
 # Served over https (behind a TLS-terminating proxy that sets X-Forwarded-Proto): secure
 # cookies, HSTS, plain http redirected. The proxy must overwrite X-Forwarded-Proto.
 HTTPS = config.env_bool("SWITCHBOARD_HTTPS", False)
 if HTTPS:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the supervisor's and probes' plain-http check
+    # The supervisor's and probes' plain-http checks (core.health answers them even earlier).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = config.env_int("SWITCHBOARD_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = config.env_bool("SWITCHBOARD_HSTS_SUBDOMAINS", False)
 SESSION_COOKIE_HTTPONLY = True
@@ -186,8 +196,22 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-WHITENOISE_USE_FINDERS = True  # serve straight from app folders; no collectstatic step
+STATIC_ROOT = Path(config.env_str("SWITCHBOARD_STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Off (a checkout, `make run`, the tests): whitenoise serves straight from the app folders, no
+# collectstatic step. On (the image, deploy/Dockerfile): `collectstatic` at build time writes
+# hashed, gzip-compressed copies into STATIC_ROOT and whitenoise serves those, cached forever
+# by browsers and proxies (the unhashed names such as /static/widget/widget.js stay, briefly
+# cached, for hosts' script tags).
+STATIC_MANIFEST = config.env_bool("SWITCHBOARD_STATIC_MANIFEST", False)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 WHITENOISE_AUTOREFRESH = DEBUG
 
 CHANNEL_LAYERS = {

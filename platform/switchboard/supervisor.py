@@ -66,6 +66,8 @@ def start_web(
             "--ws-max-size",
             str(64 * 1024),
             "--no-access-log",
+            # Forwarded headers are ours to judge (core.proxies, SWITCHBOARD_TRUSTED_PROXIES).
+            "--no-proxy-headers",
             "--lifespan",
             "off",
         ],

@@ -8,7 +8,7 @@ from frontend import views
 
 urlpatterns = [
     path("", views.demo, name="demo"),
-    path("healthz", views.healthz, name="healthz"),
+    path("", include("core.urls")),  # /healthz, /readyz
     path("widget/", include("frontend.urls")),
     path("console/", include("desk.urls")),
     path("dashboard/", include("analytics.urls")),

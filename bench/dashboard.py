@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.harness import own_services
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "platform") not in sys.path:
@@ -37,31 +37,7 @@ TOPICS = [
 
 def prepare_database() -> None:
     """Embedded Postgres under .switchboard/bench; our own database, created once, migrated."""
-    os.environ["SWITCHBOARD_DATA_DIR"] = str(ROOT / ".switchboard" / "bench")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    from core import embedded
-    from switchboard import supervisor
-
-    base_url = embedded.start_postgres()
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone()
-        if not exists:
-            conn.execute(f"CREATE DATABASE {DB}")
-    os.environ["DATABASE_URL"] = base_url.replace(f"/{embedded.DB_NAME}?", f"/{DB}?", 1)
-    os.environ["REDIS_URL"] = embedded.start_redis()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "switchboard.settings")
-    env = supervisor.child_env()
-    subprocess.run(
-        [supervisor.PYTHON, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
-        env=env,
-        check=True,
-    )
-    import django
-
-    django.setup()
+    own_services("bench", DB, fresh=False)
 
 
 def generate(messages: int) -> tuple[int, float]:

@@ -33,11 +33,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_services() -> dict[str, str]:
-    """Embedded Postgres + Redis under .switchboard/bench; a fresh, migrated bench database."""
-    os.environ["SWITCHBOARD_DATA_DIR"] = str(ROOT / ".switchboard" / "bench")
+def own_services(folder: str, database: str, *, fresh: bool = True) -> dict[str, str]:
+    """A benchmark's own embedded Postgres and Redis under .switchboard/<folder>, its own
+    database (dropped first when `fresh`), migrated, Django set up; the processes' env."""
+    os.environ["SWITCHBOARD_DATA_DIR"] = str(ROOT / ".switchboard" / folder)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from core import embedded
     from switchboard import supervisor
 
@@ -45,20 +48,15 @@ def prepare_services() -> dict[str, str]:
     import psycopg
 
     with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = base_url.replace(f"/{embedded.DB_NAME}?", f"/{BENCH_DB}?", 1)
+        if fresh:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+        if exists.fetchone() is None:
+            conn.execute(f"CREATE DATABASE {database}")
+    os.environ["DATABASE_URL"] = base_url.replace(f"/{embedded.DB_NAME}?", f"/{database}?", 1)
     os.environ["REDIS_URL"] = embedded.start_redis()
-    import redis
-
-    # The bench's own Redis: an earlier run cut short leaves queued tasks (for ids of the
-    # dropped database) and channel-layer state behind; start from nothing.
-    redis.Redis.from_url(os.environ["REDIS_URL"]).flushall()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "switchboard.settings")
-    # Every simulated customer connects from this one address: the per-address flood limits
-    # would measure themselves, not the platform (the per-organization ones stay).
-    for name in ("CONNECTS", "CONVERSATIONS", "FRAMES", "MESSAGES", "RESUMES", "TYPING"):
-        os.environ.setdefault(f"SWITCHBOARD_RATE_{name}_PER_IP", "1000000/60")
+    embedded.ensure_services()  # the installation's secret key, for every process
     env = supervisor.child_env()
     subprocess.run(
         [supervisor.PYTHON, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
@@ -68,6 +66,21 @@ def prepare_services() -> dict[str, str]:
     import django
 
     django.setup()
+    return env
+
+
+def prepare_services() -> dict[str, str]:
+    """Embedded Postgres + Redis under .switchboard/bench; a fresh, migrated bench database."""
+    # Every simulated customer connects from this one address: the per-address flood limits
+    # would measure themselves, not the platform (the per-organization ones stay).
+    for name in ("CONNECTS", "CONVERSATIONS", "FRAMES", "MESSAGES", "RESUMES", "TYPING"):
+        os.environ.setdefault(f"SWITCHBOARD_RATE_{name}_PER_IP", "1000000/60")
+    env = own_services("bench", BENCH_DB)
+    import redis
+
+    # The bench's own Redis: an earlier run cut short leaves queued tasks (for ids of the
+    # dropped database) and channel-layer state behind; start from nothing.
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushall()
     return env
 
 

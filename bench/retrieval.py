@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import time
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from bench import BANKING77, ROOT
-from bench.harness import percentile, table
+from bench import BANKING77
+from bench.harness import own_services, percentile, table
 
 DATA = BANKING77
 BENCH_DB = "switchboard_bench_knowledge"
@@ -74,31 +73,7 @@ OUT_OF_DOMAIN = [
 
 def prepare() -> None:
     """Own embedded Postgres and Redis, a fresh migrated database, Django set up."""
-    os.environ["SWITCHBOARD_DATA_DIR"] = str(ROOT / ".switchboard" / "bench-knowledge")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from core import embedded
-    from switchboard import supervisor
-
-    base_url = embedded.start_postgres()
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = base_url.replace(f"/{embedded.DB_NAME}?", f"/{BENCH_DB}?", 1)
-    os.environ["REDIS_URL"] = embedded.start_redis()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "switchboard.settings")
-    subprocess.run(
-        [supervisor.PYTHON, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
-        env=supervisor.child_env(),
-        check=True,
-    )
-    import django
-
-    django.setup()
+    own_services("bench-knowledge", BENCH_DB)
 
 
 def load(split: str) -> tuple[list[str], list[str]]:

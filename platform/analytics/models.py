@@ -28,12 +28,13 @@ SUMMED_COUNTS = (
 )
 
 
-class HourlyRollup(models.Model):
+class BotCounts(models.Model):
+    """What one bot did in a period: the counters the hourly and daily rollups share."""
+
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="+"
     )
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="+")
-    hour = models.DateTimeField()
     conversations = models.PositiveIntegerField(default=0)
     contained = models.PositiveIntegerField(default=0, help_text="Resolved, never with an agent.")
     handoffs = models.PositiveIntegerField(default=0)
@@ -50,6 +51,13 @@ class HourlyRollup(models.Model):
     sentiment_count = models.PositiveIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class HourlyRollup(BotCounts):
+    hour = models.DateTimeField()
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(fields=["bot", "hour"], name="hourly_rollup_unique"),
         ]
@@ -59,32 +67,14 @@ class HourlyRollup(models.Model):
         return f"{self.bot_id} @ {self.hour:%Y-%m-%d %H}h"
 
 
-class DailyRollup(models.Model):
+class DailyRollup(BotCounts):
     """The hourly counts summed per UTC day, plus the day's latency histograms.
 
     Dashboard ranges are whole days, so the figures read a few hundred of these rows;
     the hourly rows remain for the hour-of-day chart.
     """
 
-    organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
-    )
-    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
-    conversations = models.PositiveIntegerField(default=0)
-    contained = models.PositiveIntegerField(default=0)
-    handoffs = models.PositiveIntegerField(default=0)
-    user_messages = models.PositiveIntegerField(default=0)
-    bot_messages = models.PositiveIntegerField(default=0)
-    agent_messages = models.PositiveIntegerField(default=0)
-    tokens = models.PositiveBigIntegerField(default=0)
-    no_knowledge = models.PositiveIntegerField(default=0)
-    helpful = models.PositiveIntegerField(default=0)
-    not_helpful = models.PositiveIntegerField(default=0)
-    csat_sum = models.PositiveIntegerField(default=0)
-    csat_count = models.PositiveIntegerField(default=0)
-    sentiment_sum = models.FloatField(default=0.0)
-    sentiment_count = models.PositiveIntegerField(default=0)
     ttft_hist = models.JSONField(default=dict, help_text="{bucket: count}, see buckets.py")
     total_hist = models.JSONField(default=dict, help_text="{bucket: count}, see buckets.py")
 

@@ -54,6 +54,11 @@ def subscribe(kind: str, handler: Handler) -> None:
         _handlers[kind].append(handler)
 
 
+def unsubscribe(kind: str, handler: Handler) -> None:
+    if handler in _handlers[kind]:
+        _handlers[kind].remove(handler)
+
+
 def record(
     kind: str, organization_id: int, data: dict[str, Any], *, conversation_id: int | None = None
 ) -> int:

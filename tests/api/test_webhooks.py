@@ -171,7 +171,7 @@ def test_admins_see_the_delivery_log_and_private_targets_are_refused() -> None:
     assert [(d["status"], d["attempts"]) for d in log["items"]] == [("failed", 8)]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the events are dispatched after commit
 def test_a_handoff_and_a_resolve_by_the_desk_queue_their_events() -> None:
     from django.contrib.auth.models import User
 

@@ -26,6 +26,7 @@ from bots.prompts import build_messages
 from core.holders import holder_is_dead, new_token
 from core.realtime import publish_message_stored, publish_now
 from core.rows import Columns, cache_related
+from memory.conversations import events
 from memory.conversations.frames import message_payload
 from memory.conversations.models import Conversation, Message
 from memory.conversations.selectors import recent_turns
@@ -166,6 +167,8 @@ def _append_reply(question: Message, **fields: object) -> Message:
         **fields,
     )
     append_message(reply)
+    if reply.status == Message.Status.FAILED:
+        events.message_created(reply)
     return reply
 
 
@@ -178,6 +181,7 @@ def _fail(reply: Message, error: str) -> None:
     reply.save(
         update_fields=["status", "text", "error", "lease_until", "lease_token", "updated_at"]
     )
+    events.message_created(reply)
     publish_message_stored(reply.conversation_id, reply.pk)
 
 
@@ -362,12 +366,9 @@ def generate_reply_for(claim: Claim) -> Message:
             lease_token="",
         )
         publish_message_stored(reply.conversation_id, reply.pk)
-        # The final write is an update(), which sends no signal: raise the webhook event here.
-        from api.events import bot_reply_finished
-
-        bot_reply_finished(reply.pk)
-    reply.refresh_from_db()
-    return reply
+        finished = Message.objects.get(pk=reply.pk)
+        events.message_created(finished, conversation.organization_id)
+    return finished
 
 
 __all__ = [

@@ -15,7 +15,6 @@ from django.conf import settings
 from bots import memory_model, services, sweeper
 from bots.engines import EngineError
 from core.workers import consumes
-from desk.services import hand_off_after_reply
 from memory.conversations.models import Message
 from memory.longterm.facts import worth_a_model_look
 from memory.longterm.summaries import ended_conversations_to_summarise
@@ -42,8 +41,8 @@ def generate_reply(self: Task, user_message_id: int, after_conversation: int | N
     if claim is None:
         return
     try:
+        # desk's handoff rules follow the reply through its message.created event (the outbox).
         services.generate_reply_for(claim)
-        hand_off_after_reply(user_message_id)
     except services.LostClaim:
         log.info("reply to message %s: claim lost, stopping", user_message_id)
     except SoftTimeLimitExceeded:

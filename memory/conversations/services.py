@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from core.realtime import publish_message_stored
 from core.rows import Columns, cache_related, insert_columns, mark_inserted
 
+from . import events
 from .models import Contact, Conversation, Feedback, Message
 
 if TYPE_CHECKING:  # a bot is named by its row ("bots.Bot"): bots sit above this layer
@@ -47,9 +48,11 @@ def open_conversation(bot: Bot, visitor_id: str) -> Conversation:
         .first()
     )
     if conversation is None:
-        conversation = Conversation.objects.create(
-            organization_id=bot.organization_id, bot=bot, contact=contact
-        )
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                organization_id=bot.organization_id, bot=bot, contact=contact
+            )
+            events.conversation_created(conversation)
     return conversation
 
 
@@ -76,7 +79,7 @@ def append_message(message: Message) -> Conversation | None:
     One statement takes the seq, and with it the conversation's row lock (held until the
     transaction ends: concurrent writers get distinct, gap-free seqs), and inserts the row:
     every customer message and every reply goes through here, so it is written as SQL
-    (core.rows) and sends the ORM's `post_save` itself. None when the message's client
+    (core.rows); its caller records the message's event. None when the message's client
     id is already stored (a resend): nothing inserted, the seq given back.
     Call inside a transaction.
     """
@@ -131,6 +134,7 @@ def record_user_message(
         )
         if append_message(message) is None:
             return Message.objects.get(conversation=conversation, client_id=client_id), False
+        events.message_created(message)
         if announce:
             publish_message_stored(conversation.pk, message.pk)
     return message, True
@@ -138,12 +142,16 @@ def record_user_message(
 
 def record_feedback(contact: Contact, message_id: int, rating: str, comment: str = "") -> Feedback:
     """One rating per message per contact; rating again changes it."""
-    message = Message.objects.filter(
-        pk=message_id, role=Message.Role.BOT, conversation__contact=contact
-    ).first()
+    message = (
+        Message.objects.filter(pk=message_id, role=Message.Role.BOT, conversation__contact=contact)
+        .select_related("conversation")
+        .first()
+    )
     if message is None:
         raise NotFound("message")
-    feedback, _ = Feedback.objects.update_or_create(
-        message=message, contact=contact, defaults={"rating": rating, "comment": comment}
-    )
+    with transaction.atomic():
+        feedback, created = Feedback.objects.update_or_create(
+            message=message, contact=contact, defaults={"rating": rating, "comment": comment}
+        )
+        events.feedback_recorded(feedback, message.conversation, created=created)
     return feedback

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from datetime import datetime
 
-from django.db import models, transaction
+from django.db import transaction
+from django.db.models.functions import TruncHour
 
-from memory.conversations.models import Contact, Conversation
+from memory.conversations import events
+from memory.conversations.models import Contact, Conversation, Feedback, Message
 
 from .models import ConversationSummary, MemoryItem, Preference
-
-if TYPE_CHECKING:  # a bot is named by its row ("bots.Bot"): bots sit above this layer
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,12 @@ def forget_everything(contact: Contact, *, messages: bool = False) -> None:
     """Erase the contact's memory; with `messages`, the contact itself and all it owns."""
     with transaction.atomic():
         if messages:
-            redact_copies(contact)
+            conversations = Conversation.objects.filter(contact=contact)
+            # The outbox's copies of the contact's words go now; the `contact.erased` event
+            # has webhook payloads redacted and the hours the contact counted in recounted.
+            events.contact_erased(
+                contact, list(conversations.values_list("pk", flat=True)), _hours_of(contact)
+            )
             # Cascades to conversations, messages, feedback, memory, summaries, preferences
             # and any other app's rows that hang off the contact or its conversations
             # (handoffs and their summaries, notes, lookups, knowledge gaps, CSAT …).
@@ -48,30 +52,14 @@ def forget_everything(contact: Contact, *, messages: bool = False) -> None:
         Preference.objects.filter(contact=contact).delete()
 
 
-ERASED = {"erased": True}
-
-
-def redact_copies(contact: Contact) -> int:
-    """Redact the copies of the contact's words that no foreign key cascades to: webhook
-    payloads (an outbox keeps what was sent). The delivery row stays, for the organization's
-    delivery log, with its `data` replaced by {"erased": true}. Returns how many rows changed.
-    """
-    from django.apps import apps
-
-    try:
-        delivery_model = apps.get_model("api", "WebhookDelivery")
-    except LookupError:
-        return 0
-    conversation_ids = list(
-        Conversation.objects.filter(contact=contact).values_list("pk", flat=True)
-    )
-    copies = delivery_model._default_manager.filter(
-        models.Q(payload__data__contact_id=contact.pk)
-        | models.Q(payload__data__conversation_id__in=conversation_ids)
-    ).only("pk", "payload")
-    changed = []
-    for delivery in copies:
-        delivery.payload = {**delivery.payload, "data": ERASED}
-        changed.append(delivery)
-    delivery_model._default_manager.bulk_update(changed, ["payload"], batch_size=500)
-    return len(changed)
+def _hours_of(contact: Contact) -> list[datetime]:
+    """The hours in which the contact's conversations, messages and feedback happened."""
+    moments = [
+        Conversation.objects.filter(contact=contact).annotate(h=TruncHour("created_at")),
+        Conversation.objects.filter(contact=contact, resolved_at__isnull=False).annotate(
+            h=TruncHour("resolved_at")
+        ),
+        Message.objects.filter(conversation__contact=contact).annotate(h=TruncHour("created_at")),
+        Feedback.objects.filter(contact=contact).annotate(h=TruncHour("created_at")),
+    ]
+    return sorted({hour for query in moments for hour in query.values_list("h", flat=True)})

@@ -7,6 +7,6 @@ class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals
+        from . import subscribers
 
-        signals.connect()
+        subscribers.connect()

@@ -13,12 +13,11 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.apps import apps
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
-from django.utils import timezone
 
+from desk.models import Csat
 from memory.conversations.models import Conversation, Feedback, Message
 
 from .buckets import bucket_sql
@@ -71,39 +70,6 @@ def refresh_dirty(limit: int = 500) -> int:
     for organization_id, day in sorted(days):
         _rebuild_days(organization_id, day, day + timedelta(days=1))
     return done
-
-
-def mark_recent_activity(now: datetime | None = None) -> None:
-    """Beat: re-mark what changed lately through `.update()`, which sends no signal.
-
-    The current and previous hour of every organization with message activity (a bot reply
-    finishing), and the hours of conversations whose status moved (handoff, resolve, reopen).
-    """
-    now = now or timezone.now()
-    since = floor_hour(now) - HOUR
-    org_ids = (
-        Message.objects.filter(updated_at__gte=since)
-        .values_list("conversation__organization_id", flat=True)
-        .distinct()
-    )
-    for org_id in org_ids:
-        mark_dirty(org_id, [since, floor_hour(now)])
-    moved: dict[int, set[datetime]] = defaultdict(set)
-    for org_id, created_at, resolved_at in Conversation.objects.filter(
-        updated_at__gte=since
-    ).values_list("organization_id", "created_at", "resolved_at")[:10000]:
-        moved[org_id].add(floor_hour(created_at))
-        if resolved_at is not None:
-            moved[org_id].add(floor_hour(resolved_at))
-    for org_id, hours in moved.items():
-        mark_dirty(org_id, hours)
-
-
-def _csat_model() -> Any:
-    try:
-        return apps.get_model("desk", "Csat")
-    except LookupError:
-        return None
 
 
 def rebuild(organization_id: int, start: datetime, end: datetime, *, days: bool = True) -> None:
@@ -202,26 +168,24 @@ def rebuild(organization_id: int, start: datetime, end: datetime, *, days: bool 
     ):
         agents[(row["assignee_id"], row["hour"])]["resolved"] = row["n"]
 
-    csat = _csat_model()
-    if csat is not None:
-        scores = csat.objects.filter(conversation__organization_id=organization_id, **window)
-        for row in (
-            scores.annotate(hour=TruncHour("created_at"))
-            .values("conversation__bot_id", "hour")
-            .annotate(total=Sum("score"), n=Count("id"))
-        ):
-            rows[(row["conversation__bot_id"], row["hour"])].update(
-                csat_sum=row["total"] or 0, csat_count=row["n"]
-            )
-        for row in (
-            scores.filter(agent__isnull=False)
-            .annotate(hour=TruncHour("created_at"))
-            .values("agent_id", "hour")
-            .annotate(total=Sum("score"), n=Count("id"))
-        ):
-            agents[(row["agent_id"], row["hour"])].update(
-                csat_sum=row["total"] or 0, csat_count=row["n"]
-            )
+    scores = Csat.objects.filter(conversation__organization_id=organization_id, **window)
+    for row in (
+        scores.annotate(hour=TruncHour("created_at"))
+        .values("conversation__bot_id", "hour")
+        .annotate(total=Sum("score"), n=Count("id"))
+    ):
+        rows[(row["conversation__bot_id"], row["hour"])].update(
+            csat_sum=row["total"] or 0, csat_count=row["n"]
+        )
+    for row in (
+        scores.filter(agent__isnull=False)
+        .annotate(hour=TruncHour("created_at"))
+        .values("agent_id", "hour")
+        .annotate(total=Sum("score"), n=Count("id"))
+    ):
+        agents[(row["agent_id"], row["hour"])].update(
+            csat_sum=row["total"] or 0, csat_count=row["n"]
+        )
 
     with transaction.atomic():
         HourlyRollup.objects.filter(**org, hour__gte=start, hour__lt=end).delete()

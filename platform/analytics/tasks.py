@@ -8,8 +8,7 @@ from . import rollups
 
 
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300)  # type: ignore[untyped-decorator]
-def refresh_rollups(sweep_recent: bool = False) -> int:
-    """Recompute stale hours; beat runs it with `sweep_recent` every minute."""
-    if sweep_recent:
-        rollups.mark_recent_activity()
+def refresh_rollups() -> int:
+    """Recompute stale hours: queued by the outbox's marks (analytics.subscribers), and by beat
+    every SWITCHBOARD_ROLLUP_INTERVAL_S as a safety net."""
     return rollups.refresh_dirty()

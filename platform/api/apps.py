@@ -7,6 +7,6 @@ class ApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import events
+        from . import subscribers
 
-        events.connect()
+        subscribers.connect()

@@ -73,11 +73,13 @@ def verify(
     return hmac.compare_digest(sign(secret, int(timestamp), body), signature)
 
 
-def emit(organization_id: int, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+def emit(
+    organization_id: int, event: str, data: dict[str, Any], occurred_at: datetime | None = None
+) -> list[WebhookDelivery]:
     """Queue `event` for every active endpoint of the organization subscribed to it.
 
-    Rows are written in the caller's transaction (so an event exists iff its cause
-    committed); the sends are enqueued once it commits.
+    Rows are written in the caller's transaction (the outbox's dispatch of the event, so a
+    delivery exists once per event); the sends are enqueued once it commits.
     """
     # Subscriptions are matched in SQL (jsonb containment): every message asks, and most
     # organizations have no endpoint for it.
@@ -88,7 +90,7 @@ def emit(organization_id: int, event: str, data: dict[str, Any]) -> list[Webhook
     )
     if not endpoints:
         return []
-    occurred_at = timezone.now()
+    occurred_at = occurred_at or timezone.now()
     deliveries = []
     for endpoint in endpoints:
         delivery = WebhookDelivery(endpoint=endpoint, event=event, payload={})

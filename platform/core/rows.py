@@ -14,7 +14,6 @@ from typing import Any, Generic, TypeVar
 
 from django.db import connection
 from django.db.models import Model
-from django.db.models.signals import post_save
 
 M = TypeVar("M", bound=Model)
 
@@ -82,16 +81,8 @@ def insert_columns(
 
 
 def mark_inserted(instance: Model, pk: int) -> None:
-    """`instance` was INSERTed by hand as row `pk`: make it a saved instance, and send the
-    `post_save` an ORM `create()` would have (webhooks and analytics listen to it)."""
+    """`instance` was INSERTed by hand as row `pk`: make it a saved instance. No signal is
+    sent: side effects go through the outbox (core.outbox), recorded by the caller."""
     instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias
-    post_save.send(
-        sender=type(instance),
-        instance=instance,
-        created=True,
-        update_fields=None,
-        raw=False,
-        using=connection.alias,
-    )

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
-from api.events import conversation_resolved_event, handoff_requested_event
+from core import outbox
 from core.realtime import publish_message_stored, publish_to_conversation
 from desk import events
 from desk.models import AgentPresence, AuditEvent, Csat, Handoff, Note, OfflineMessage
@@ -28,6 +28,7 @@ from desk.triggers import (
     policy_for,
     sentiment_trending_negative,
 )
+from memory.conversations import events as conversation_events
 from memory.conversations.models import Conversation, Message
 from memory.conversations.services import allocate_seq
 from memory.knowledge.models import Lookup
@@ -35,6 +36,8 @@ from memory.knowledge.models import Lookup
 log = logging.getLogger(__name__)
 
 Status = Conversation.Status
+CSAT_CREATED = "csat.created"  # desk's one event kind (memory.conversations.events has the rest)
+CSAT_CHANGED = "csat.changed"  # not a webhook: a score given again
 CUT_NOTE = "stopped: an agent took over"
 
 
@@ -96,8 +99,9 @@ def _cut_streaming_replies(conversation_id: int) -> None:
         lease_token="",
         updated_at=timezone.now(),
     )
-    for pk in cut:
-        publish_message_stored(conversation_id, pk)
+    for message in Message.objects.filter(pk__in=cut).order_by("seq"):
+        conversation_events.message_created(message)
+        publish_message_stored(conversation_id, message.pk)
 
 
 def _start_trip(conversation: Conversation, reason: str, **fields: Any) -> Handoff:
@@ -145,8 +149,7 @@ def request_handoff(conversation_id: int, reason: str) -> bool:
         _cut_streaming_replies(conversation_id)
         _start_trip(conversation, reason)
         _status_changed(conversation_id, conversation.organization_id)
-        # Webhooks: the status moved with update(), which sends no model signal.
-        handoff_requested_event(conversation)
+        conversation_events.handoff_requested(conversation)
         _assign_after_commit(conversation.organization_id)
     return True
 
@@ -174,6 +177,7 @@ def take_conversation(
     ).update(status=Status.AGENT, assignee=agent, updated_at=timezone.now())
     if not won:
         return False
+    conversation_events.conversation_moved(conversation, Status.AGENT)
     _cut_streaming_replies(conversation.pk)
     now = timezone.now()
     open_trip = Handoff.objects.filter(conversation=conversation, ended_at__isnull=True)
@@ -227,7 +231,8 @@ def send_agent_message(
 
 
 def _append_agent_message(conversation: Conversation, text: str, author: User | None) -> Message:
-    return Message.objects.create(
+    """Call inside a transaction (the seq's row lock, the event with its message)."""
+    message = Message.objects.create(
         conversation=conversation,
         seq=allocate_seq(conversation.pk),
         role=Message.Role.AGENT,
@@ -235,6 +240,8 @@ def _append_agent_message(conversation: Conversation, text: str, author: User | 
         status=Message.Status.RECEIVED,
         author=author,
     )
+    conversation_events.message_created(message, conversation.organization_id)
+    return message
 
 
 def send_integration_message(conversation_id: int, text: str, api_key_id: int) -> Message:
@@ -303,6 +310,7 @@ def hand_back_to_bot(agent: User, conversation_id: int) -> Conversation:
         Handoff.objects.filter(conversation=conversation, ended_at__isnull=True).update(
             ended_at=timezone.now()
         )
+        conversation_events.conversation_moved(conversation, Status.BOT)
         audit(agent, conversation.organization_id, "hand_back", conversation)
         _status_changed(conversation.pk, conversation.organization_id)
         _assign_after_commit(conversation.organization_id)
@@ -324,7 +332,7 @@ def resolve_conversation(agent: User, conversation_id: int) -> Conversation:
         audit(agent, conversation.organization_id, "resolve", conversation)
         _status_changed(conversation.pk, conversation.organization_id)
         publish_to_conversation(conversation.pk, {"type": "csat.request"})
-        conversation_resolved_event(Conversation.objects.get(pk=conversation.pk))
+        conversation_events.conversation_resolved(Conversation.objects.get(pk=conversation.pk))
         _assign_after_commit(conversation.organization_id)
     conversation.refresh_from_db()
     return conversation
@@ -338,6 +346,9 @@ def reopen_if_resolved(conversation_id: int) -> None:
             status=Status.BOT, assignee=None, resolved_at=None, updated_at=timezone.now()
         )
         if reopened and conversation is not None:
+            conversation_events.conversation_moved(
+                conversation, Status.BOT, conversation.resolved_at
+            )
             _status_changed(conversation_id, conversation.organization_id)
 
 
@@ -345,10 +356,23 @@ def record_csat(conversation_id: int, score: int, comment: str = "") -> Csat:
     conversation = Conversation.objects.filter(pk=conversation_id, status=Status.RESOLVED).first()
     if conversation is None:
         raise Conflict("not resolved")
-    csat, _ = Csat.objects.update_or_create(
-        conversation=conversation,
-        defaults={"score": score, "comment": comment, "agent_id": conversation.assignee_id},
-    )
+    with transaction.atomic():
+        csat, created = Csat.objects.update_or_create(
+            conversation=conversation,
+            defaults={"score": score, "comment": comment, "agent_id": conversation.assignee_id},
+        )
+        outbox.record(
+            CSAT_CREATED if created else CSAT_CHANGED,
+            conversation.organization_id,
+            {
+                "csat_id": csat.pk,
+                "conversation_id": conversation.pk,
+                "score": csat.score,
+                "comment": csat.comment,
+                "agent_id": csat.agent_id,
+            },
+            conversation_id=conversation.pk,
+        )
     return csat
 
 

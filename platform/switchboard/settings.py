@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "core",
     "accounts",
     "bots",
     "bots.topics",
@@ -256,13 +257,22 @@ CELERY_TASK_ROUTES = {
 # model worker on `-Q llm,llm-side` answers every waiting customer before any side work);
 # kombu's default rotates between them.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
-# Periodic work (celery beat, started by the supervisor): rollups, webhook safety net.
+# The outbox (core/outbox.py): events still owed this long after their commit are dispatched
+# by beat's sweep (a crash between commit and dispatch, a failing subscriber's retry); a
+# subscriber failing this many times marks its event dead (logged); dispatched events are
+# kept this long, then pruned.
+OUTBOX_SWEEP_INTERVAL_S = config.env_int("SWITCHBOARD_OUTBOX_SWEEP_INTERVAL_S", 5, minimum=1)
+OUTBOX_SWEEP_AFTER_S = config.env_int("SWITCHBOARD_OUTBOX_SWEEP_AFTER_S", 5, minimum=1)
+OUTBOX_MAX_ATTEMPTS = config.env_int("SWITCHBOARD_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
+OUTBOX_KEEP_S = config.env_int("SWITCHBOARD_OUTBOX_KEEP_S", 86400, minimum=60)
+# Periodic work (celery beat, started by the supervisor): rollups, the outbox sweep, webhook
+# safety net.
 CELERY_BEAT_SCHEDULE = {
     "refresh-rollups": {
         "task": "analytics.tasks.refresh_rollups",
         "schedule": float(config.env_int("SWITCHBOARD_ROLLUP_INTERVAL_S", 60, minimum=1)),
-        "kwargs": {"sweep_recent": True},
     },
+    "sweep-outbox": {"task": "core.tasks.sweep_outbox", "schedule": float(OUTBOX_SWEEP_INTERVAL_S)},
     "requeue-webhooks": {"task": "api.tasks.requeue_due_deliveries", "schedule": 60.0},
     "summarise-ended-conversations": {
         "task": "bots.tasks.summarise_ended_conversations",

@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import Membership
 from api.models import WebhookDelivery, WebhookEndpoint
 from api.webhooks import deliver, verify
+from desk.services import claim_conversation, request_handoff, resolve_conversation
 from memory.conversations.models import Conversation
 from memory.conversations.services import open_conversation, record_user_message
 from tests.conftest import LivePlatform, make_bot, make_org, make_widget_key, new_visitor_id
@@ -69,9 +72,12 @@ def test_events_from_a_real_conversation_arrive_signed_and_verifiable(
     client.send({"type": "feedback", "message_id": final["id"], "rating": "not_helpful"})
     client.recv()
     client.close()
+    # Resolved the way an agent resolves it (a raw model save raises no event: docs/api.md).
     conversation = Conversation.objects.get(bot=bot)
-    conversation.status = Conversation.Status.RESOLVED
-    conversation.save(update_fields=["status", "updated_at"])
+    agent = User.objects.create_user(f"agent-{bot.organization_id}", password="pw-agent-1")
+    Membership.objects.create(user=agent, organization_id=bot.organization_id, role="agent")
+    claim_conversation(agent, conversation.pk)
+    resolve_conversation(agent, conversation.pk)
 
     expected = {
         "conversation.created",
@@ -171,13 +177,8 @@ def test_admins_see_the_delivery_log_and_private_targets_are_refused() -> None:
     assert [(d["status"], d["attempts"]) for d in log["items"]] == [("failed", 8)]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the events are dispatched after commit
 def test_a_handoff_and_a_resolve_by_the_desk_queue_their_events() -> None:
-    from django.contrib.auth.models import User
-
-    from accounts.models import Membership
-    from desk.services import request_handoff, resolve_conversation
-
     tenant = make_tenant()
     endpoint = WebhookEndpoint.objects.create(
         organization=tenant.org,

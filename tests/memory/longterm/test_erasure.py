@@ -232,6 +232,7 @@ def columns_holding(canary: str) -> list[str]:
     return found
 
 
+@pytest.mark.django_db(transaction=True)  # webhooks and their redaction follow commits
 def test_erasure_leaves_the_customers_words_in_no_column_of_the_database() -> None:
     """Attack 3 of issue #11: after erasure the words were still in webhook payloads."""
     from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent

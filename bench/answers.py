@@ -71,8 +71,8 @@ def seed_demo(env: dict[str, str]) -> str:
     import subprocess
 
     from bots.models import WidgetKey
+    from memory.knowledge.ingestion import claim_documents, ingest_claims
     from memory.knowledge.models import Document
-    from memory.knowledge.services import claim_documents, ingest_claims
     from switchboard import supervisor
 
     subprocess.run(

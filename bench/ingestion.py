@@ -46,8 +46,9 @@ def faq(count: int) -> str:
 def run(bot: Any, documents: list[tuple[str, str, str]]) -> tuple[int, float, float, float]:
     """Ingest; return chunks, seconds, seconds inside embed, mean words per embedded text."""
     import memory.embeddings
+    from memory.knowledge.ingestion import claim_documents, ingest_claims
     from memory.knowledge.models import Chunk, Document
-    from memory.knowledge.services import add_document, claim_documents, ingest_claims
+    from memory.knowledge.services import add_document
 
     spent = [0.0]
     words = [0, 0]

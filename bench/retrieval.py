@@ -103,9 +103,9 @@ def make_bot(name: str) -> Any:
 def relevance(queries_per_intent: int) -> None:
     """How similar the best chunk is for on-topic versus off-topic questions."""
     from bots.demo.knowledge import seed_demo_knowledge
+    from memory.knowledge.ingestion import ingest_document
     from memory.knowledge.models import Document
     from memory.knowledge.selectors import retrieve_chunks
-    from memory.knowledge.services import ingest_document
 
     bot = make_bot("Acme demo")
     seed_demo_knowledge(bot)

@@ -12,7 +12,7 @@ from django import db
 from django.utils import timezone
 
 from core.workers import consumes
-from memory.knowledge import services
+from memory.knowledge import ingestion
 from memory.knowledge.models import Document
 
 log = logging.getLogger(__name__)
@@ -24,11 +24,11 @@ EMBEDDINGS_QUEUE = "embeddings"
 )
 def ingest_document(document_id: int) -> None:
     """Ingest the document, with other pending documents of its bot (`claim_documents`)."""
-    claims = services.claim_documents(document_id)
+    claims = ingestion.claim_documents(document_id)
     if not claims:
         return
     try:
-        services.ingest_claims(claims)
+        ingestion.ingest_claims(claims)
     except SoftTimeLimitExceeded:
         _fail_unfinished(claims, "timed out")
     except Exception as exc:
@@ -36,12 +36,21 @@ def ingest_document(document_id: int) -> None:
         _fail_unfinished(claims, f"crashed: {exc}")
 
 
-def _fail_unfinished(claims: list[services.Claim], error: str) -> None:
+def _fail_unfinished(claims: list[ingestion.Claim], error: str) -> None:
     """Mark the claimed documents still running as failed (those stored already stay ready)."""
     for claim in claims:
         Document.objects.filter(
             pk=claim.document.pk, revision=claim.revision, status=Document.Status.RUNNING
         ).update(status=Document.Status.FAILED, error=error[:500], updated_at=timezone.now())
+
+
+def requeue_unfinished_documents() -> int:
+    """Queue the ingestion of every document left unfinished (`ingestion.unfinished_documents`);
+    returns how many were queued."""
+    ids = ingestion.unfinished_documents()
+    for document_id in ids:
+        ingest_document.delay(document_id)
+    return len(ids)
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
@@ -50,7 +59,7 @@ def resume_on_start(sender: Any, **_kwargs: Any) -> None:
     if not consumes(sender, EMBEDDINGS_QUEUE):
         return
     try:
-        queued = services.requeue_unfinished_documents()
+        queued = requeue_unfinished_documents()
     finally:
         # Children forked later (a replaced child) must not inherit this connection.
         db.connections.close_all()

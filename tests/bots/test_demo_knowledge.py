@@ -8,8 +8,8 @@ import pytest
 
 from bots.demo.knowledge import ARTICLES, seed_demo_knowledge
 from bots.topics.demo import BANKING77 as BANKING77_DIR
+from memory.knowledge.ingestion import ingest_document
 from memory.knowledge.models import Document
-from memory.knowledge.services import ingest_document
 from tests.conftest import make_bot
 
 pytestmark = pytest.mark.django_db

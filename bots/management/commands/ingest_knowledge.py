@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bots.models import Bot
-from memory.knowledge import services
+from memory.knowledge import ingestion, services
 from memory.knowledge.models import Document
 
 KINDS = {
@@ -69,7 +69,7 @@ class Command(BaseCommand):
                 def progress(done: int, total: int, label: str = label) -> None:
                     self.bar(label, done, total)
 
-                services.ingest_document(document.pk, progress=progress)
+                ingestion.ingest_document(document.pk, progress=progress)
                 self.stdout.write("")
         elif not options["no_wait"]:
             self.wait(documents)

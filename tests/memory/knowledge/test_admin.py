@@ -6,7 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from memory.knowledge.services import add_document, ingest_document
+from memory.knowledge.ingestion import ingest_document
+from memory.knowledge.services import add_document
 from tests.conftest import make_bot
 from tests.memory.knowledge.documents import MARKDOWN
 

@@ -13,14 +13,10 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from memory.knowledge.ingestion import claim_documents, ingest_claims
 from memory.knowledge.models import Chunk, Document
 from memory.knowledge.selectors import retrieve_chunks
-from memory.knowledge.services import (
-    add_document,
-    claim_documents,
-    ingest_claims,
-    reingest_document,
-)
+from memory.knowledge.services import add_document, reingest_document
 from tests.conftest import LivePlatform, make_bot
 from tests.memory.knowledge.documents import (
     FAQ,

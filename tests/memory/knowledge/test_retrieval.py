@@ -7,9 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from bots.models import Bot
+from memory.knowledge.ingestion import ingest_document
 from memory.knowledge.models import Document
 from memory.knowledge.selectors import retrieve_chunks
-from memory.knowledge.services import add_document, ingest_document
+from memory.knowledge.services import add_document
 from tests.conftest import make_bot, make_org
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,8 @@
 """Writes the API performs: each goes through the owning app's service, never around it.
 
-An agent's message goes through the desk's state machine (desk.services), as the console's
-does: the owner check, the bot's reply in flight cut, a handoff and an audit row, queue events.
+An agent's message goes through the desk's services and the conversation's state machine
+(memory.conversations.states), as the console's does: the owner check, the bot's reply in
+flight cut, a handoff and an audit row, queue events.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A pass runs after whatever changed the picture commits: a conversation started waiting, an
 agent came online, an agent has room again (resolved, handed back, transferred away). Who
 owns a conversation is still decided by the claim's conditional UPDATE
-(`services.take_conversation`), so a manual claim racing a pass gives one owner.
+(`memory.conversations.states.take`), so a manual claim racing a pass gives one owner.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from desk import events, selectors
-from desk.services import take_conversation
+from desk.handoff import take_conversation
 from memory.conversations.models import Conversation
 
 log = logging.getLogger(__name__)

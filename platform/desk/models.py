@@ -3,7 +3,7 @@ replies, CSAT, offline messages, handoff trips (with their summaries), login fai
 audit trail.
 
 Who owns a conversation lives on `memory.Conversation` (status + assignee); this app only
-changes it through conditional updates in `desk.services`.
+changes it through the conditional updates of `memory.conversations.states`.
 """
 
 from __future__ import annotations

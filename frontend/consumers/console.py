@@ -19,9 +19,9 @@ from django.contrib.auth.models import User
 from accounts.access import NotFound, org_ids_for_user
 from core.realtime import conversation_group
 from desk import events, presence, selectors, services
-from desk.models import AgentPresence, ConsoleSocket, Note
+from desk.models import AgentPresence, ConsoleSocket
 from desk.tasks import draft_reply
-from memory.conversations.models import Message
+from memory.conversations.selectors import message_for_frame
 
 log = logging.getLogger(__name__)
 
@@ -265,18 +265,14 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self._send({"type": "summary", "conversation_id": self.watching, **handoff})
 
     async def desk_note(self, event: dict[str, Any]) -> None:
-        note = await database_sync_to_async(
-            lambda: Note.objects.select_related("author").filter(pk=event["note_id"]).first()
-        )()
+        note = await database_sync_to_async(selectors.note_for_frame)(int(event["note_id"]))
         if note is not None and note.conversation_id == self.watching:
             await self._send(
                 {"type": "note", "conversation_id": self.watching, **selectors.note_payload(note)}
             )
 
     async def message_stored(self, event: dict[str, Any]) -> None:
-        message = await database_sync_to_async(
-            lambda: Message.objects.select_related("author").filter(pk=event["message_id"]).first()
-        )()
+        message = await database_sync_to_async(message_for_frame)(int(event["message_id"]))
         if message is not None and message.conversation_id == self.watching:
             await self._send(
                 {

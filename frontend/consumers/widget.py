@@ -13,20 +13,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from bots.models import WidgetKey
+from bots.selectors import live_widget_key
 from core.realtime import conversation_group
 from desk import services as desk_services
-from desk.intake import accept_customer_message
+from desk.intake import accept_customer_message, rate_reply
 from desk.selectors import status_frame
 from memory.conversations import selectors
 from memory.conversations.frames import MessagePayload, message_payload
-from memory.conversations.models import Contact, Conversation, Message
-from memory.conversations.services import (
-    NotFound,
-    find_open_conversation,
-    open_conversation,
-    record_feedback,
-)
-from memory.longterm.contacts import IdentityRejected, verify_visitor
+from memory.conversations.models import Conversation, Message
+from memory.conversations.services import NotFound, find_open_conversation, open_conversation
+from memory.longterm.contacts import IdentityRejected, contact_id_for, verify_visitor
 from memory.longterm.identity import IdentityClaim
 
 from . import limits
@@ -61,15 +57,6 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
-
-
-@database_sync_to_async  # type: ignore[untyped-decorator]
-def _widget_key(key: str, origin: str | None) -> WidgetKey | None:
-    """The live key, if the page's origin may use it (a read: nothing is written yet)."""
-    widget_key = WidgetKey.objects.select_related("bot").filter(key=key, revoked=False).first()
-    if widget_key is None or not widget_key.allows_origin(origin):
-        return None
-    return widget_key
 
 
 @database_sync_to_async  # type: ignore[untyped-decorator]
@@ -122,7 +109,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.seq = 0
         widget_key = None
         if key and VISITOR_ID.match(visitor_id):
-            widget_key = await _widget_key(key, origin)
+            widget_key = await database_sync_to_async(live_widget_key)(key, origin)
         if widget_key is None:
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets a 403
             return
@@ -279,17 +266,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 reply["client_id"] = error.client_id
             await self._send(reply)
 
-    def _contact_id(self, create: bool) -> int | None:
-        """The socket's contact: made only when the customer stores something (a preference)."""
-        fields = {"organization_id": self.organization_id, "visitor_id": self.contact_visitor_id}
-        if create:
-            contact, _ = Contact.objects.get_or_create(**fields)
-            return int(contact.pk)
-        return Contact.objects.filter(**fields).values_list("pk", flat=True).first()
-
     async def on_memory_frame(self, frame: MemoryFrame) -> None:
-        contact_id = await database_sync_to_async(self._contact_id)(
-            isinstance(frame, SetPreferences)
+        # The socket's contact is made only when the customer stores something (a preference).
+        contact_id = await database_sync_to_async(contact_id_for)(
+            self.organization_id, self.contact_visitor_id, create=isinstance(frame, SetPreferences)
         )
         if contact_id is None:
             # A signed-in customer's contact exists from the connect on: this is an anonymous
@@ -308,9 +288,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self.conversation is None:
             return False
         return bool(
-            await database_sync_to_async(
-                Message.objects.filter(conversation=self.conversation, client_id=client_id).exists
-            )()
+            await database_sync_to_async(selectors.is_stored)(self.conversation.pk, client_id)
         )
 
     async def on_message(self, frame: SendMessage) -> None:
@@ -341,19 +319,12 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         )
 
     async def on_feedback(self, frame: SendFeedback) -> None:
-        conversation = self.conversation
-        if conversation is None:
+        if self.conversation is None:
             raise FrameError("not_found", "no such reply in this conversation")
-
-        def save() -> str:
-            contact = conversation.contact
-            rating = record_feedback(contact, frame.message_id, frame.rating, frame.comment).rating
-            if rating == "not_helpful":
-                desk_services.hand_off_after_feedback(conversation.pk)
-            return rating
-
         try:
-            rating = await database_sync_to_async(save)()
+            rating = await database_sync_to_async(rate_reply)(
+                self.conversation, frame.message_id, frame.rating, frame.comment
+            )
         except NotFound:
             raise FrameError("not_found", "no such reply in this conversation") from None
         await self._send({"type": "feedback", "message_id": frame.message_id, "rating": rating})
@@ -403,15 +374,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await self._send({"type": "resumed", "seq": 0})  # nothing said yet
                 return
             await self._join(joined)
-        conversation_id = joined.pk
-
-        def snapshot() -> tuple[list[Message], dict[int, str], int]:
-            conversation = Conversation.objects.get(pk=conversation_id)
-            messages = list(selectors.messages_after(conversation, frame.last_seq))
-            ratings = selectors.feedback_by_message(conversation, [m.pk for m in messages])
-            return messages, ratings, conversation.last_seq
-
-        messages, ratings, last_seq = await database_sync_to_async(snapshot)()
+        messages, ratings, last_seq = await database_sync_to_async(selectors.resume_snapshot)(
+            joined.pk, frame.last_seq
+        )
         for message in messages:
             await self._send_message(message, ratings.get(message.pk), force=True)
         await self._send({"type": "resumed", "seq": last_seq})
@@ -440,10 +405,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._send_payload(event["message"])
             return
         # A plain read, off the shared sync thread: the first delta waits behind this fetch.
-        message = await database_sync_to_async(
-            lambda: Message.objects.select_related("author").filter(pk=event["message_id"]).first(),
-            thread_sensitive=False,
-        )()
+        message = await database_sync_to_async(selectors.message_for_frame, thread_sensitive=False)(
+            int(event["message_id"])
+        )
         if message is not None:
             await self._send_message(message)
 
@@ -474,9 +438,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if sent is None or offset > sent:
             # We missed the start (joined mid-reply, or a frame was dropped): resend the row.
             message = await database_sync_to_async(
-                lambda: Message.objects.select_related("author").filter(pk=message_id).first(),
-                thread_sensitive=False,
-            )()
+                selectors.message_for_frame, thread_sensitive=False
+            )(message_id)
             if message is not None:
                 await self._send_message(message)
             return

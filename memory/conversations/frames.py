@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
+from django.contrib.auth.models import User
+
 from .models import Message
+
+
+def display_name(user: User | None) -> str:
+    """How a person (an agent, a message's author) is named to customers and agents."""
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
 
 
 class MessagePayload(TypedDict):
@@ -50,6 +59,5 @@ def message_payload(message: Message, feedback: str | None = None) -> MessagePay
         "sources": message.sources or [],
     }
     if message.role == Message.Role.AGENT:
-        author = message.author
-        payload["author_name"] = (author.get_full_name() or author.get_username()) if author else ""
+        payload["author_name"] = display_name(message.author)
     return payload

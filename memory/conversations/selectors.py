@@ -54,3 +54,24 @@ def recent_turns(conversation_id: int, up_to_seq: int, limit: int) -> list[Turn]
         )
         rows = cursor.fetchall()
     return [Turn(*row) for row in reversed(rows)]
+
+
+def message_for_frame(message_id: int) -> Message | None:
+    """A stored message with what its frame names (the agent who wrote it), or None."""
+    return Message.objects.select_related("author").filter(pk=message_id).first()
+
+
+def is_stored(conversation_id: int, client_id: str) -> bool:
+    """Whether the customer's message with this client id is stored already (a resend)."""
+    return Message.objects.filter(conversation_id=conversation_id, client_id=client_id).exists()
+
+
+def resume_snapshot(
+    conversation_id: int, last_seq: int
+) -> tuple[list[Message], dict[int, str], int]:
+    """What a socket that resumes after `last_seq` is missing: (the messages, the customer's
+    ratings of them, the conversation's last seq now)."""
+    conversation = Conversation.objects.get(pk=conversation_id)
+    messages = list(messages_after(conversation, last_seq))
+    ratings = feedback_by_message(conversation, [m.pk for m in messages])
+    return messages, ratings, conversation.last_seq

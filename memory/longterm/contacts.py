@@ -111,3 +111,18 @@ def merge_contacts(source: Contact, *, into: Contact) -> None:
         into.name = source.name
         into.save(update_fields=["name"])
     source.delete()
+
+
+def contact_id_for(organization_id: int, visitor_id: str, *, create: bool) -> int | None:
+    """The visitor's contact id; made only with `create` (the customer stores something, a
+    preference), else None for a visitor who has none."""
+    if create:
+        contact, _ = Contact.objects.get_or_create(
+            organization_id=organization_id, visitor_id=visitor_id
+        )
+        return int(contact.pk)
+    return (
+        Contact.objects.filter(organization_id=organization_id, visitor_id=visitor_id)
+        .values_list("pk", flat=True)
+        .first()
+    )

@@ -1,4 +1,5 @@
-"""A customer's message arrives: store it, then route it, to the bot's reply or to a person.
+"""A customer's message or rating arrives: store it, then route it, to the bot's reply or to
+a person.
 
 Desk sits above bots: the handoff rules decide, in the message's own transaction, whether the
 bot answers at all.
@@ -11,9 +12,13 @@ from django.db import transaction
 from bots.tasks import generate_reply, queue_reply_early, remember_after_customer_message
 from bots.topics.tasks import label_message
 from core.realtime import publish_message_stored
-from desk.services import hand_off_after_customer_message, reopen_if_resolved
+from desk.services import (
+    hand_off_after_customer_message,
+    hand_off_after_feedback,
+    reopen_if_resolved,
+)
 from memory.conversations.models import Conversation, Message
-from memory.conversations.services import record_user_message
+from memory.conversations.services import record_feedback, record_user_message
 
 
 def accept_customer_message(
@@ -47,3 +52,12 @@ def accept_customer_message(
             label_message.delay_on_commit(message.pk)
             remember_after_customer_message(message.pk, message.text)
     return message, created
+
+
+def rate_reply(conversation: Conversation, message_id: int, rating: str, comment: str = "") -> str:
+    """Store the customer's rating of a bot reply (NotFound for a reply not theirs); a run of
+    'not helpful' may hand the conversation to a person. Returns the rating stored."""
+    stored = record_feedback(conversation.contact, message_id, rating, comment).rating
+    if stored == "not_helpful":
+        hand_off_after_feedback(conversation.pk)
+    return stored

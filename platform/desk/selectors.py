@@ -13,15 +13,10 @@ from django.utils import timezone
 from accounts.access import NotFound, org_ids_for_user
 from desk.models import AgentPresence, ConsoleSocket, Handoff, HandoffPolicy, Note
 from desk.triggers import is_open, policy_for
+from memory.conversations.frames import display_name
 from memory.conversations.models import Conversation, Message
 
 Status = Conversation.Status
-
-
-def agent_display_name(user: User | None) -> str:
-    if user is None:
-        return ""
-    return user.get_full_name() or user.get_username()
 
 
 def access_conversation_for_agent(user: User, conversation_id: int) -> Conversation:
@@ -148,7 +143,7 @@ def queue_snapshot(user: User) -> dict[str, Any]:
         ).select_related("contact", "bot")[:100]
     ]
     online = [
-        {"id": u.pk, "name": agent_display_name(u)}
+        {"id": u.pk, "name": display_name(u)}
         for u in User.objects.filter(
             memberships__organization_id__in=org_ids,
             presence__status=AgentPresence.Status.ONLINE,
@@ -171,7 +166,7 @@ def console_message(message: Message) -> dict[str, Any]:
         "role": message.role,
         "text": message.text,
         "status": message.status,
-        "author_name": agent_display_name(message.author),
+        "author_name": display_name(message.author),
         "sources": message.sources or [],
         "topic": message.topic,
         "sentiment": message.sentiment,
@@ -184,7 +179,7 @@ def note_payload(note: Note) -> dict[str, Any]:
     return {
         "id": note.pk,
         "text": note.text,
-        "author_name": agent_display_name(note.author),
+        "author_name": display_name(note.author),
         "created_at": note.created_at.isoformat(),
     }
 
@@ -200,7 +195,7 @@ def status_frame(conversation_id: int) -> dict[str, Any]:
     if conversation.status == Status.WAITING:
         frame["position"] = queue_position(conversation)
     if conversation.status == Status.AGENT:
-        frame["agent_name"] = agent_display_name(conversation.assignee)
+        frame["agent_name"] = display_name(conversation.assignee)
     return frame
 
 
@@ -267,7 +262,7 @@ def conversation_view(conversation: Conversation) -> dict[str, Any]:
         "id": conversation.pk,
         "status": conversation.status,
         "assignee": conversation.assignee_id,
-        "assignee_name": agent_display_name(conversation.assignee),
+        "assignee_name": display_name(conversation.assignee),
         "bot": conversation.bot.name,
         "handoff_reason": conversation.handoff_reason,
         "messages": [console_message(m) for m in messages],
@@ -277,3 +272,8 @@ def conversation_view(conversation: Conversation) -> dict[str, Any]:
         "handoff": latest_handoff_for(conversation.pk),
         "contact": contact_profile(conversation),
     }
+
+
+def note_for_frame(note_id: int) -> Note | None:
+    """A note with its author, for the console's `note` frame; None once deleted."""
+    return Note.objects.select_related("author").filter(pk=note_id).first()

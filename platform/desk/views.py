@@ -17,6 +17,7 @@ from accounts.access import ADMIN_ROLES, NotFound, org_ids_for_user, orgs_for_us
 from core.throttle import limit_login_posts
 from desk import lockout, selectors
 from desk.models import AuditEvent, CannedResponse
+from memory.conversations.frames import display_name
 
 LOGIN_URL = "/console/login/"
 
@@ -96,7 +97,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
             "conversation": found,
             "view": selectors.conversation_view(found),
             "canned": canned,
-            "me": {"id": user.pk, "name": selectors.agent_display_name(user)},
+            "me": {"id": user.pk, "name": display_name(user)},
         },
     )
 

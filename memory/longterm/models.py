@@ -13,6 +13,8 @@ from pgvector.django import VectorField
 
 from memory.embeddings import DIMENSIONS
 
+from . import identity
+
 
 def new_identity_secret() -> str:
     return secrets.token_urlsafe(32)
@@ -39,14 +41,10 @@ class BotIdentity(models.Model):
         return [s for s in (self.secret, self.previous_secret) if s]
 
     def user_hash_key(self) -> str:
-        from .identity import user_hash_key
-
-        return user_hash_key(self.secret)
+        return identity.user_hash_key(self.secret)
 
     def jwt_key(self) -> str:
-        from .identity import jwt_key
-
-        return jwt_key(self.secret)
+        return identity.jwt_key(self.secret)
 
 
 class Origin(models.TextChoices):

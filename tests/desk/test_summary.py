@@ -10,6 +10,7 @@ import pytest
 from django.apps import apps
 from django.db import connection, transaction
 
+from desk import handoff as desk_handoff
 from desk import services
 from desk.models import Handoff
 from memory.conversations.models import Conversation, Message
@@ -213,7 +214,7 @@ def test_a_summary_that_fails_to_build_never_blocks_the_handoff_fault_injected(
             cursor.execute("SELECT 1 / 0")  # a database error inside the handoff's transaction
         return "never"
 
-    monkeypatch.setattr(services, "handoff_summary", broken)
+    monkeypatch.setattr(desk_handoff, "handoff_summary", broken)
     conversation = make_conversation(make_bot())
     _say(conversation, "user", "Hello?")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
+from .attachments import AttachmentPayload, attachment_payload, prefetched_attachments
 from .models import Message
 
 
@@ -20,6 +21,7 @@ class MessagePayload(TypedDict):
     feedback: str | None
     sources: list[dict[str, Any]]
     author_name: NotRequired[str]
+    attachments: NotRequired[list[AttachmentPayload]]
 
 
 def message_payload(message: Message, feedback: str | None = None) -> MessagePayload:
@@ -52,4 +54,7 @@ def message_payload(message: Message, feedback: str | None = None) -> MessagePay
     if message.role == Message.Role.AGENT:
         author = message.author
         payload["author_name"] = (author.get_full_name() or author.get_username()) if author else ""
+    attachments = prefetched_attachments(message)
+    if attachments is not None:
+        payload["attachments"] = [attachment_payload(a) for a in attachments]
     return payload

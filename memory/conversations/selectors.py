@@ -7,7 +7,16 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import QuerySet
 
-from .models import Conversation, Feedback, Message
+from .models import Attachment, Conversation, Feedback, Message
+
+
+class AttachedText(NamedTuple):
+    """What a prompt sees of a message's file: never the file, only what was read from it."""
+
+    kind: str
+    name: str
+    status: str
+    text: str
 
 
 class Turn(NamedTuple):
@@ -16,6 +25,7 @@ class Turn(NamedTuple):
     seq: int
     role: str
     text: str
+    attached: tuple[AttachedText, ...] = ()
 
 
 def messages_after(conversation: Conversation, seq: int) -> QuerySet[Message]:
@@ -41,9 +51,12 @@ def recent_turns(conversation_id: int, up_to_seq: int, limit: int) -> list[Turn]
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT seq, role, text FROM {Message._meta.db_table}"  # noqa: S608
-            " WHERE conversation_id = %s AND seq <= %s AND status NOT IN (%s, %s)"
-            " ORDER BY seq DESC LIMIT %s",
+            f"SELECT m.seq, m.role, m.text, (SELECT json_agg(json_build_array("  # noqa: S608
+            " a.kind, a.name, a.status, a.text) ORDER BY a.id)"
+            f" FROM {Attachment._meta.db_table} a WHERE a.message_id = m.id)"
+            f" FROM {Message._meta.db_table} m"
+            " WHERE m.conversation_id = %s AND m.seq <= %s AND m.status NOT IN (%s, %s)"
+            " ORDER BY m.seq DESC LIMIT %s",
             [
                 conversation_id,
                 up_to_seq,
@@ -53,4 +66,7 @@ def recent_turns(conversation_id: int, up_to_seq: int, limit: int) -> list[Turn]
             ],
         )
         rows = cursor.fetchall()
-    return [Turn(*row) for row in reversed(rows)]
+    return [
+        Turn(seq, role, text, tuple(AttachedText(*a) for a in attached or ()))
+        for seq, role, text, attached in reversed(rows)
+    ]

@@ -167,7 +167,10 @@ def _reencode_image(data: bytes, name: str) -> Checked:
             # Nothing of the original's metadata goes along (EXIF, GPS, text chunks, ICC).
             image.info = {k: v for k, v in image.info.items() if k == "transparency"}
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise Refused("too_many_pixels", "the image is too large once decoded") from None
+        raise Refused(
+            "too_many_pixels",
+            f"the image has too many pixels; the limit is {settings.ATTACHMENT_MAX_PIXELS:,}",
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise Refused("corrupt", "the image could not be decoded") from None
     output = io.BytesIO()

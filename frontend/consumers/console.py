@@ -275,7 +275,12 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def message_stored(self, event: dict[str, Any]) -> None:
         message = await database_sync_to_async(
-            lambda: Message.objects.select_related("author").filter(pk=event["message_id"]).first()
+            lambda: (
+                Message.objects.select_related("author")
+                .prefetch_related("attachments")
+                .filter(pk=event["message_id"])
+                .first()
+            )
         )()
         if message is not None and message.conversation_id == self.watching:
             await self._send(

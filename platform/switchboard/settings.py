@@ -166,6 +166,7 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'"],
+        "media-src": ["'self'"],  # voice notes in the console
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "base-uri": ["'none'"],

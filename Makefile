@@ -12,8 +12,9 @@ install:  ## create .venv with the pinned runtime dependencies
 install-dev:  ## create .venv with runtime and test dependencies
 	@deploy/bootstrap.sh --dev
 
-browser:  ## install Debian's chromium for the browser tests (needs root and apt)
+browser:  ## install Debian's chromium, espeak-ng (the tests' voice notes) and libmagic (needs root and apt)
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+	@command -v espeak-ng >/dev/null && [ -e /usr/share/misc/magic.mgc ] || { apt-get update -q && apt-get install -y -q espeak-ng libmagic1; }
 
 run: install  ## run the demo (demo mode: public console logins) on embedded Postgres + Redis; Ctrl-C stops all
 	@SWITCHBOARD_DEMO=$${SWITCHBOARD_DEMO:-true} $(PY) deploy/run.py

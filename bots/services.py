@@ -12,14 +12,16 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from bots import answers
-from bots.context import gather_context
+from bots.context import PromptContext, gather_context
 from bots.engines import EngineError, Usage
+from bots.engines.base import ChatMessage, Engine
 from bots.engines.registry import engine_for_bot
 from bots.models import Bot
 from bots.prompts import build_messages
@@ -29,7 +31,7 @@ from core.rows import Columns, cache_related
 from memory.conversations import events
 from memory.conversations.frames import message_payload
 from memory.conversations.models import Conversation, Message
-from memory.conversations.selectors import recent_turns
+from memory.conversations.selectors import Turn, recent_turns
 from memory.conversations.services import append_message
 
 log = logging.getLogger(__name__)
@@ -275,6 +277,28 @@ def _write_frame(claim: Claim, text: str) -> None:
             raise LostClaim()
 
 
+class ReplyPrompt(NamedTuple):
+    messages: list[ChatMessage]
+    context: PromptContext
+    history: list[Turn]
+
+
+def prompt_for_reply(conversation: Conversation, question: Message, engine: Engine) -> ReplyPrompt:
+    """The messages the engine is given to answer `question`, and what they drew on."""
+    bot: Bot = conversation.bot
+    # The newest messages only: the window is cut to the model's context anyway.
+    history = recent_turns(conversation.pk, question.seq, HISTORY_MESSAGES)
+    context = gather_context(conversation, question)
+    prompt = build_messages(
+        persona=bot.persona,
+        history=history,
+        engine=engine,
+        max_tokens=bot.max_tokens,
+        context=context,
+    )
+    return ReplyPrompt(prompt, context, history)
+
+
 def generate_reply_for(claim: Claim) -> Message:
     """Stream the reply: each frame is written to the row first, then published."""
     reply, user = claim.reply, claim.question
@@ -284,16 +308,7 @@ def generate_reply_for(claim: Claim) -> Message:
     queue_wait_ms = max(0, int((timezone.now() - user.created_at).total_seconds() * 1000))
 
     engine = engine_for_bot(bot)
-    # The newest messages only: the window is cut to the model's context anyway.
-    history = recent_turns(conversation.pk, user.seq, HISTORY_MESSAGES)
-    context = gather_context(conversation, user)
-    prompt = build_messages(
-        persona=bot.persona,
-        history=history,
-        engine=engine,
-        max_tokens=bot.max_tokens,
-        context=context,
-    )
+    prompt, context, history = prompt_for_reply(conversation, user, engine)
     usage = Usage()
     frame_s = settings.LLM_STREAM_FRAME_MS / 1000
     text = ""

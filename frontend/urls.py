@@ -1,5 +1,10 @@
-"""Widget-facing HTTP endpoints (memory export, etc.)."""
+"""Widget-facing HTTP endpoints: attachment uploads and signed downloads."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from frontend import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("uploads/<str:token>", views.upload_attachment, name="widget-upload"),
+    path("attachments/<str:token>", views.serve_attachment, name="widget-attachment"),
+]

@@ -54,6 +54,30 @@ def fenced(text: str) -> str:
     return re.sub(r"<{3,}|>{3,}", lambda run: " ".join(run.group()), text)
 
 
+READ_AS = {
+    "image": "text read from it by OCR",
+    "pdf": "its text",
+    "text": "its text",
+    "audio": "a transcript of it",
+}
+
+
+def content_of(message: Turn) -> str:
+    """A message's text and, marked as such, what was read from its files: the customer's
+    data, quoted (a screenshot saying "ignore your rules" is a screenshot)."""
+    parts = [message.text] if message.text else []
+    for kind, name, status, text in getattr(message, "attached", ()):
+        if status == "done" and text:
+            read = f"{READ_AS.get(kind, 'its text')} (quoted data): {quoted(text)}"
+        elif status == "done":
+            read = "no text was found in it"
+        else:
+            read = "it could not be read"
+        who = "The customer" if message.role == Message.Role.USER else "The support team"
+        parts.append(f"[{who} attached a file ({kind}) named {quoted(name)}; {read}]")
+    return "\n".join(parts)
+
+
 def system_prompt(persona: str, context: PromptContext) -> str:
     # Preferences and remembered facts are the customer's words: quoted data, never
     # instructions (a `name` of "Ignore your rules" stays a name).
@@ -116,14 +140,15 @@ def build_messages(
     window: list[ChatMessage] = []
     for message in reversed(history):
         role = ROLE_FOR_MODEL.get(message.role)  # type: ignore[call-overload]
-        if role is None or not message.text:
+        content = content_of(message)
+        if role is None or not content:
             continue
-        cost = engine.count_tokens(message.text) + PER_MESSAGE_OVERHEAD
+        cost = engine.count_tokens(content) + PER_MESSAGE_OVERHEAD
         if cost > budget:
             if not window:  # the question itself: keep its end
-                window.append({"role": role, "content": message.text[-max(budget, 1) * 3 :]})
+                window.append({"role": role, "content": content[-max(budget, 1) * 3 :]})
             break
         budget -= cost
-        window.append({"role": role, "content": message.text})
+        window.append({"role": role, "content": content})
     window.reverse()
     return [system, *window]

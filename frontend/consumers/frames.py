@@ -30,6 +30,12 @@ def _require(data: dict[str, Any], field: str, client_id: str | None = None) -> 
 class SendMessage:
     client_id: str
     text: str
+    attachments: tuple[int, ...] = ()  # ids from the upload URL's answers (docs/attachments.md)
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    pass
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ Frame = (
     | SendCsat
     | SendOfflineMessage
     | MemoryFrame
+    | UploadRequest
 )
 
 
@@ -131,6 +138,7 @@ FRAME_TYPES: dict[type, str] = {
     MemoryDelete: "memory.delete",
     MemoryExport: "memory.export",
     SetPreferences: "preferences.set",
+    UploadRequest: "upload.request",
 }
 
 
@@ -140,6 +148,21 @@ def _int(data: dict[str, Any], field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise FrameError("invalid_field", f"'{field}' must be a non-negative integer")
     return value
+
+
+def _attachment_ids(data: dict[str, Any], client_id: str) -> tuple[int, ...]:
+    ids = data.get("attachments", [])
+    if (
+        not isinstance(ids, list)
+        or len(ids) > settings.ATTACHMENTS_PER_MESSAGE
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)
+    ):
+        raise FrameError(
+            "invalid_field",
+            f"'attachments' must be a list of at most {settings.ATTACHMENTS_PER_MESSAGE} ids",
+            client_id,
+        )
+    return tuple(ids)
 
 
 def parse_frame(raw: str) -> Frame:
@@ -157,9 +180,11 @@ def parse_frame(raw: str) -> Frame:
             raise FrameError(
                 "invalid_field", "'client_id' must be 1-64 letters, digits, '-' or '_'"
             )
-        _require(data, "text", client_id)
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
+        attachments = _attachment_ids(data, client_id)
+        text = data.get("text", "" if attachments else None)
+        if text is None:
+            _require(data, "text", client_id)
+        if not isinstance(text, str) or not (text.strip() or attachments):
             raise FrameError("invalid_field", "'text' must be a non-empty string", client_id)
         if len(text) > settings.WIDGET_MAX_MESSAGE_CHARS:
             raise FrameError(
@@ -167,7 +192,7 @@ def parse_frame(raw: str) -> Frame:
                 f"'text' is over {settings.WIDGET_MAX_MESSAGE_CHARS} characters",
                 client_id,
             )
-        return SendMessage(client_id=client_id, text=text.strip())
+        return SendMessage(client_id=client_id, text=text.strip(), attachments=attachments)
     if kind == "feedback":
         _require(data, "message_id")
         _require(data, "rating")
@@ -184,6 +209,8 @@ def parse_frame(raw: str) -> Frame:
         )
     if kind == "resume":
         return Resume(last_seq=_int(data, "last_seq"))
+    if kind == "upload.request":
+        return UploadRequest()
     if kind == "ping":
         return Ping()
     if kind == "handoff.request":

@@ -18,6 +18,7 @@ from core.realtime import conversation_group
 from desk import services as desk_services
 from desk.intake import accept_customer_message, rate_reply
 from desk.selectors import status_frame
+from memory.attachments.services import upload_limits, upload_url
 from memory.conversations import selectors
 from memory.conversations.frames import MessagePayload, message_payload
 from memory.conversations.models import Conversation, Message
@@ -40,6 +41,7 @@ from .frames import (
     SendOfflineMessage,
     SetPreferences,
     Typing,
+    UploadRequest,
     parse_frame,
 )
 from .memory_frames import answer_memory_frame
@@ -260,6 +262,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await self.on_offline_message(frame)
             elif isinstance(frame, MemoryFrame):
                 await self.on_memory_frame(frame)
+            elif isinstance(frame, UploadRequest):
+                await self.on_upload_request()
         except FrameError as error:
             reply: dict[str, Any] = {"type": "error", "code": error.code, "detail": error.detail}
             if error.client_id:
@@ -306,7 +310,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         # on the shared sync thread (50 conversations queued ~5 s behind it; docs/benchmarks.md).
         message, _created = await database_sync_to_async(
             accept_customer_message, thread_sensitive=False
-        )(conversation, frame.client_id, frame.text)
+        )(conversation, frame.client_id, frame.text, frame.attachments)
         # Acknowledged only now: the message is committed. A resend gets the same ack.
         self.sent_final.add(message.pk)
         await self._send(
@@ -317,6 +321,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 "message": message_payload(message),
             }
         )
+
+    async def on_upload_request(self) -> None:
+        """An upload URL for this visitor's conversation (files go over HTTP, not the socket)."""
+        conversation = await self._start_conversation()  # a file is the start of a real one
+        await self._send({"type": "upload.url", "url": upload_url(conversation), **upload_limits()})
 
     async def on_feedback(self, frame: SendFeedback) -> None:
         if self.conversation is None:

@@ -6,6 +6,7 @@ from typing import Any, NotRequired, TypedDict
 
 from django.contrib.auth.models import User
 
+from .attachments import AttachmentPayload, attachment_payload, prefetched_attachments
 from .models import Message
 
 
@@ -29,6 +30,7 @@ class MessagePayload(TypedDict):
     feedback: str | None
     sources: list[dict[str, Any]]
     author_name: NotRequired[str]
+    attachments: NotRequired[list[AttachmentPayload]]
 
 
 def message_payload(message: Message, feedback: str | None = None) -> MessagePayload:
@@ -60,4 +62,7 @@ def message_payload(message: Message, feedback: str | None = None) -> MessagePay
     }
     if message.role == Message.Role.AGENT:
         payload["author_name"] = display_name(message.author)
+    attachments = prefetched_attachments(message)
+    if attachments is not None:
+        payload["attachments"] = [attachment_payload(a) for a in attachments]
     return payload

@@ -154,3 +154,58 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rating} on {self.message_id}"
+
+
+class Attachment(models.Model):
+    """A file a customer or an agent sent in a conversation (docs/attachments.md).
+
+    `key` is where the stored copy lives: made up at upload, never from the sender's file
+    name. `text` is what was read from it (OCR, the PDF's text, a transcript).
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        PDF = "pdf"
+        TEXT = "text"
+        AUDIO = "audio"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # stored, not read yet
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"  # could not be read; the file itself is fine
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="attachments"
+    )
+    message = models.ForeignKey(
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        help_text="The message it was sent with; none until the message is sent.",
+    )
+    role = models.CharField(max_length=8, choices=Message.Role.choices)
+    author = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    name = models.CharField(max_length=120, help_text="For display only (cleaned).")
+    key = models.CharField(max_length=300, unique=True, help_text="The storage name.")
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    text = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} attachment {self.pk}"

@@ -7,7 +7,16 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import QuerySet
 
-from .models import Conversation, Feedback, Message
+from .models import Attachment, Conversation, Feedback, Message
+
+
+class AttachedText(NamedTuple):
+    """What a prompt sees of a message's file: never the file, only what was read from it."""
+
+    kind: str
+    name: str
+    status: str
+    text: str
 
 
 class Turn(NamedTuple):
@@ -16,6 +25,7 @@ class Turn(NamedTuple):
     seq: int
     role: str
     text: str
+    attached: tuple[AttachedText, ...] = ()
 
 
 def messages_after(conversation: Conversation, seq: int) -> QuerySet[Message]:
@@ -41,9 +51,12 @@ def recent_turns(conversation_id: int, up_to_seq: int, limit: int) -> list[Turn]
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT seq, role, text FROM {Message._meta.db_table}"  # noqa: S608
-            " WHERE conversation_id = %s AND seq <= %s AND status NOT IN (%s, %s)"
-            " ORDER BY seq DESC LIMIT %s",
+            f"SELECT m.seq, m.role, m.text, (SELECT json_agg(json_build_array("  # noqa: S608
+            " a.kind, a.name, a.status, a.text) ORDER BY a.id)"
+            f" FROM {Attachment._meta.db_table} a WHERE a.message_id = m.id)"
+            f" FROM {Message._meta.db_table} m"
+            " WHERE m.conversation_id = %s AND m.seq <= %s AND m.status NOT IN (%s, %s)"
+            " ORDER BY m.seq DESC LIMIT %s",
             [
                 conversation_id,
                 up_to_seq,
@@ -53,12 +66,20 @@ def recent_turns(conversation_id: int, up_to_seq: int, limit: int) -> list[Turn]
             ],
         )
         rows = cursor.fetchall()
-    return [Turn(*row) for row in reversed(rows)]
+    return [
+        Turn(seq, role, text, tuple(AttachedText(*a) for a in attached or ()))
+        for seq, role, text, attached in reversed(rows)
+    ]
 
 
 def message_for_frame(message_id: int) -> Message | None:
-    """A stored message with what its frame names (the agent who wrote it), or None."""
-    return Message.objects.select_related("author").filter(pk=message_id).first()
+    """A stored message with what its frame names (the agent who wrote it, its files), or None."""
+    return (
+        Message.objects.select_related("author")
+        .prefetch_related("attachments")
+        .filter(pk=message_id)
+        .first()
+    )
 
 
 def is_stored(conversation_id: int, client_id: str) -> bool:
@@ -72,6 +93,6 @@ def resume_snapshot(
     """What a socket that resumes after `last_seq` is missing: (the messages, the customer's
     ratings of them, the conversation's last seq now)."""
     conversation = Conversation.objects.get(pk=conversation_id)
-    messages = list(messages_after(conversation, last_seq))
+    messages = list(messages_after(conversation, last_seq).prefetch_related("attachments"))
     ratings = feedback_by_message(conversation, [m.pk for m in messages])
     return messages, ratings, conversation.last_seq

@@ -9,7 +9,8 @@ from django.db import transaction
 from django.db.models.functions import TruncHour
 
 from memory.conversations import events
-from memory.conversations.models import Contact, Conversation, Feedback, Message
+from memory.conversations.attachments import delete_files_on_commit
+from memory.conversations.models import Attachment, Contact, Conversation, Feedback, Message
 
 from .models import ConversationSummary, MemoryItem, Preference
 
@@ -41,6 +42,14 @@ def forget_everything(contact: Contact, *, messages: bool = False) -> None:
             # has webhook payloads redacted and the hours the contact counted in recounted.
             events.contact_erased(
                 contact, list(conversations.values_list("pk", flat=True)), _hours_of(contact)
+            )
+            # Their files go too, once the rows are gone for good (on commit).
+            delete_files_on_commit(
+                list(
+                    Attachment.objects.filter(conversation__contact=contact).values_list(
+                        "key", flat=True
+                    )
+                )
             )
             # Cascades to conversations, messages, feedback, memory, summaries, preferences
             # and any other app's rows that hang off the contact or its conversations

@@ -8,13 +8,15 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
 from desk.models import AgentPresence, ConsoleSocket, Handoff, HandoffPolicy, Note
 from desk.triggers import is_open, policy_for
+from memory.conversations.attachments import prefetched_attachments
 from memory.conversations.frames import display_name
-from memory.conversations.models import Conversation, Message
+from memory.conversations.models import Attachment, Conversation, Message
 
 Status = Conversation.Status
 
@@ -159,8 +161,32 @@ def queue_snapshot(user: User) -> dict[str, Any]:
     return {"waiting": waiting, "mine": mine, "online": online, "presence": chosen}
 
 
-def console_message(message: Message) -> dict[str, Any]:
+def access_attachment_for_agent(user: User, attachment_id: int) -> Attachment:
+    """A file of a conversation of one of the user's organizations; NotFound otherwise."""
+    attachment = Attachment.objects.filter(
+        pk=attachment_id, conversation__organization_id__in=org_ids_for_user(user)
+    ).first()
+    if attachment is None:
+        raise NotFound("attachment")
+    return attachment
+
+
+def console_attachment(attachment: Attachment) -> dict[str, Any]:
     return {
+        "id": attachment.pk,
+        "kind": attachment.kind,
+        "name": attachment.name,
+        "size": attachment.size,
+        "status": attachment.status,
+        "text": attachment.text,
+        "url": reverse("desk:attachment", args=[attachment.pk]),
+    }
+
+
+def console_message(message: Message) -> dict[str, Any]:
+    attachments = prefetched_attachments(message) or []
+    return {
+        "attachments": [console_attachment(a) for a in attachments],
         "id": message.pk,
         "seq": message.seq,
         "role": message.role,
@@ -241,7 +267,10 @@ def contact_profile(conversation: Conversation) -> dict[str, Any]:
 def conversation_view(conversation: Conversation) -> dict[str, Any]:
     """Everything the console's conversation page starts from (then it follows the socket)."""
     messages = list(
-        Message.objects.filter(conversation=conversation).select_related("author").order_by("seq")
+        Message.objects.filter(conversation=conversation)
+        .select_related("author")
+        .prefetch_related("attachments")
+        .order_by("seq")
     )
     trail = [
         {"seq": m.seq, "topic": m.topic, "sentiment": m.sentiment}

@@ -11,4 +11,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("logout/", views.logout_view, name="logout"),
     path("c/<int:conversation_id>/", views.conversation, name="conversation"),
     path("audit/", views.audit, name="audit"),
+    path("attachments/<int:attachment_id>", views.attachment, name="attachment"),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -17,6 +17,7 @@ from accounts.access import ADMIN_ROLES, NotFound, org_ids_for_user, orgs_for_us
 from core.throttle import limit_login_posts
 from desk import lockout, selectors
 from desk.models import AuditEvent, CannedResponse
+from memory.conversations.attachments import file_response
 from memory.conversations.frames import display_name
 
 LOGIN_URL = "/console/login/"
@@ -100,6 +101,17 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
             "me": {"id": user.pk, "name": display_name(user)},
         },
     )
+
+
+@login_required(login_url=LOGIN_URL)
+def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
+    """A customer's or colleague's file, for the organization's agents only."""
+    user = _agent(request)
+    try:
+        found = selectors.access_attachment_for_agent(user, attachment_id)
+    except NotFound:
+        raise Http404 from None
+    return file_response(found)
 
 
 @login_required(login_url=LOGIN_URL)

@@ -6,6 +6,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import django_stubs_ext
 
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "memory.conversations",
     "memory.knowledge",
     "memory.longterm",
+    "memory.attachments",
     "desk",
     "analytics",
     "api",
@@ -164,6 +166,7 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'"],
+        "media-src": ["'self'"],  # voice notes in the console
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "base-uri": ["'none'"],
@@ -204,7 +207,7 @@ STATIC_ROOT = Path(config.env_str("SWITCHBOARD_STATIC_ROOT") or BASE_DIR / "stat
 # by browsers and proxies (the unhashed names such as /static/widget/widget.js stay, briefly
 # cached, for hosts' script tags).
 STATIC_MANIFEST = config.env_bool("SWITCHBOARD_STATIC_MANIFEST", False)
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -212,6 +215,52 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Attachments (docs/attachments.md): stored through django-storages' interface, on the
+# filesystem under the data dir by default (`.switchboard/media`), or in any S3-compatible
+# bucket (SWITCHBOARD_ATTACHMENT_STORAGE=s3 and the SWITCHBOARD_S3_* settings). Never served
+# as static files: only through signed, expiring URLs (frontend.views.serve_attachment).
+ATTACHMENT_STORAGE = config.env_choice(
+    "SWITCHBOARD_ATTACHMENT_STORAGE", "filesystem", {"filesystem", "s3"}
+)
+if ATTACHMENT_STORAGE == "s3":
+    if not config.env_str("SWITCHBOARD_S3_BUCKET"):
+        raise config.ConfigError("SWITCHBOARD_S3_BUCKET", "must be set when the storage is s3")
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": config.env_str("SWITCHBOARD_S3_BUCKET"),
+            "endpoint_url": config.env_str("SWITCHBOARD_S3_ENDPOINT_URL") or None,
+            "region_name": config.env_str("SWITCHBOARD_S3_REGION") or None,
+            "access_key": config.env_str("SWITCHBOARD_S3_ACCESS_KEY_ID") or None,
+            "secret_key": config.env_str("SWITCHBOARD_S3_SECRET_ACCESS_KEY") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": config.env_str("SWITCHBOARD_MEDIA_ROOT")
+            or str(embedded.data_dir() / "media"),
+            "directory_permissions_mode": 0o700,
+            "file_permissions_mode": 0o600,
+        },
+    }
+# One file's size cap; images' pixel cap (decompression bombs); how long an upload URL and a
+# download URL stay valid; at most this many files per message.
+ATTACHMENT_MAX_BYTES = config.env_int(
+    "SWITCHBOARD_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024
+)
+ATTACHMENT_MAX_PIXELS = config.env_int("SWITCHBOARD_ATTACHMENT_MAX_PIXELS", 40_000_000, minimum=1)
+ATTACHMENT_UPLOAD_URL_TTL_S = config.env_int(
+    "SWITCHBOARD_ATTACHMENT_UPLOAD_URL_TTL_S", 600, minimum=10
+)
+ATTACHMENT_URL_TTL_S = config.env_int("SWITCHBOARD_ATTACHMENT_URL_TTL_S", 3600, minimum=10)
+ATTACHMENTS_PER_MESSAGE = config.env_int("SWITCHBOARD_ATTACHMENTS_PER_MESSAGE", 5, minimum=1)
+# Reading attachments in the background worker: at most this many characters of text kept.
+ATTACHMENT_TEXT_CHARS = config.env_int("SWITCHBOARD_ATTACHMENT_TEXT_CHARS", 4000, minimum=100)
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -247,6 +296,8 @@ CELERY_TASK_ROUTES = {
     "bots.tasks.summarise_conversation": {"queue": "llm-side"},
     "desk.tasks.draft_reply": {"queue": "llm-side"},
     "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
+    # OCR and transcription: CPU-heavy, in the niced background worker.
+    "memory.attachments.tasks.read_attachment": {"queue": "embeddings"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},
     "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
     # Tenants' receivers, however slow, wait on their own worker (supervisor.WEBHOOK_QUEUES).

@@ -121,10 +121,35 @@
     if (m.topic) meta.push(m.topic);
     if (m.sentiment !== null && m.sentiment !== undefined) meta.push("sentiment " + m.sentiment.toFixed(2));
     entry.node.querySelector(".meta").textContent = meta.join(" · ");
+    if (m.attachments && m.attachments.length) renderAttachments(entry.node, m.attachments);
     $("messages").scrollTop = $("messages").scrollHeight;
     if (m.role === "bot" && m.sources && m.sources.length && m.status !== "streaming") {
       m.sources.forEach(function (s) { addSource(Object.assign({seq: m.seq}, s)); });
     }
+  }
+  // Files under the message: a thumbnail, a player or a link, and what was read from them.
+  function renderAttachments(node, attachments) {
+    var old = node.querySelector(".attachments");
+    if (old) old.remove();
+    var box = el("div", null, "attachments");
+    attachments.forEach(function (a) {
+      var item = el("figure", null, "attachment " + a.kind);
+      if (a.kind === "image") {
+        var img = el("img"); img.src = a.url; img.alt = a.name; img.loading = "lazy";
+        var link = el("a"); link.href = a.url; link.target = "_blank"; link.rel = "noopener"; link.appendChild(img);
+        item.appendChild(link);
+      } else if (a.kind === "audio") {
+        var audio = el("audio"); audio.controls = true; audio.src = a.url; audio.setAttribute("aria-label", a.name);
+        item.appendChild(audio);
+      } else {
+        var file = el("a", a.name); file.href = a.url; item.appendChild(file);
+      }
+      var read = a.status === "done" ? a.text : a.status === "failed" ? "(could not be read)" : "(reading…)";
+      var label = a.kind === "audio" ? "Transcript: " : a.kind === "image" ? "Text in the image: " : "Text: ";
+      if (read) item.appendChild(el("figcaption", label + read, "attachment-text"));
+      box.appendChild(item);
+    });
+    node.insertBefore(box, node.querySelector(".meta"));
   }
   function addSource(s) {
     var li = el("li", "#" + s.seq + " " + (s.title || s.kind) + (s.snippet ? ": " + s.snippet : ""));

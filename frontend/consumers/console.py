@@ -23,9 +23,12 @@ from desk.models import AgentPresence, ConsoleSocket
 from desk.tasks import draft_reply
 from memory.conversations.selectors import message_for_frame
 
+from .transient import TRANSIENT_ERRORS, unavailable
+
 log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 1013  # Redis or the database unreachable at connect: the console retries
 MAX_FRAME = 64 * 1024
 MAX_TEXT = 4000
 
@@ -60,6 +63,13 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     heartbeat: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
+        try:
+            await self._connect()
+        except TRANSIENT_ERRORS as error:
+            unavailable(error, "console connect")
+            await self.close(code=CLOSE_TRY_AGAIN)
+
+    async def _connect(self) -> None:
         user = self.scope.get("user")
         org_ids: list[int] = []
         if user is not None and user.is_authenticated:
@@ -82,6 +92,14 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         if self.heartbeat is not None:
             self.heartbeat.cancel()
+        try:
+            await self._leave()
+        except TRANSIENT_ERRORS as error:
+            # Groups expire on their own; presence rows stop being beaten (desk.presence).
+            unavailable(error, "console disconnect")
+
+    async def _leave(self) -> None:
+        assert self.channel_layer is not None
         for org_id in self.org_ids:
             await self.channel_layer.group_discard(events.org_group(org_id), self.channel_name)
         await self.channel_layer.group_discard(events.user_group(self.user.pk), self.channel_name)
@@ -141,6 +159,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         try:
             result = await handler(frame)
+        except TRANSIENT_ERRORS as error:
+            await self._send({**unavailable(error, "console action"), "action": action})
         except ActionError as error:
             await self._send(
                 {"type": "error", "code": error.code, "detail": error.detail, "action": action}

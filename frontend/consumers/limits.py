@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from switchboard.layers import blocking_pool
+
 # A socket that has sent nothing for this long no longer counts (its web process may have
 # died without running `disconnect`); live sockets refresh their entry as frames arrive.
 SOCKET_STALE_S = 600
@@ -99,8 +101,9 @@ def _redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(id(loop))
     if client is None:
-        client = _clients[id(loop)] = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=5, health_check_interval=30
+        # A blocking pool: a burst of frames waits for a connection instead of failing.
+        client = _clients[id(loop)] = aioredis.Redis.from_pool(
+            blocking_pool(settings.REDIS_URL, socket_timeout=5, health_check_interval=30)
         )
     return client
 

@@ -45,6 +45,7 @@ from .frames import (
     parse_frame,
 )
 from .memory_frames import answer_memory_frame
+from .transient import TRANSIENT_ERRORS, unavailable
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 CLOSE_TOO_MANY_SOCKETS = 4429
@@ -52,6 +53,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNVERIFIED = 4401  # an identity claim that is not signed with the bot's secret
 CLOSE_ERASED = 4410  # the customer erased everything, this conversation included
+CLOSE_TRY_AGAIN = 1013  # Redis or the database unreachable at connect: the widget retries
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -86,6 +88,16 @@ def _identity_claim(query: dict[str, list[str]]) -> IdentityClaim | None:
     return IdentityClaim(**fields) if any(fields.values()) else None
 
 
+def _client_id_of(text_data: str | None) -> str | None:
+    """The `client_id` of a message frame, for an error about it (None if there is none)."""
+    try:
+        frame = json.loads(text_data or "")
+    except ValueError:
+        return None
+    client_id = frame.get("client_id") if isinstance(frame, dict) else None
+    return client_id if isinstance(client_id, str) else None
+
+
 def _rate_limited(refusal: limits.Refusal, client_id: str | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "type": "error",
@@ -103,6 +115,14 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     group: str | None
 
     async def connect(self) -> None:
+        try:
+            await self._connect()
+        except TRANSIENT_ERRORS as error:
+            unavailable(error, "widget connect")
+            # Before accept: the handshake is refused and the widget tries again (backoff).
+            await self.close(code=CLOSE_TRY_AGAIN)
+
+    async def _connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         key = (query.get("key") or [""])[0]
         visitor_id = (query.get("visitor") or [""])[0]
@@ -195,10 +215,15 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         return conversation
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "socket_counted_at"):
-            await limits.close_socket(self.organization_id, self.visitor_id, self.channel_name)
-        if getattr(self, "group", None) and self.channel_layer is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        try:
+            if hasattr(self, "socket_counted_at"):
+                await limits.close_socket(self.organization_id, self.visitor_id, self.channel_name)
+            if getattr(self, "group", None) and self.channel_layer is not None:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+        except TRANSIENT_ERRORS as error:
+            # The socket's entries expire on their own (limits.SOCKET_STALE_S, the layer's
+            # group expiry); a shutdown or a Redis blip must not log a crash for each socket.
+            unavailable(error, "widget disconnect")
 
     async def _send(self, frame: dict[str, Any]) -> None:
         frame.setdefault("seq", self.seq)
@@ -206,6 +231,14 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            await self._receive(text_data, bytes_data)
+        except TRANSIENT_ERRORS as error:
+            # Redis or the database failed us for a moment: say so, keep the socket. A message
+            # was either stored (its resend gets the ack) or not (its resend stores it).
+            await self._send(unavailable(error, "widget frame", _client_id_of(text_data)))
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if time.monotonic() - self.socket_counted_at > limits.SOCKET_REFRESH_S:
             self.socket_counted_at = time.monotonic()
             await limits.refresh_socket(self.organization_id, self.visitor_id, self.channel_name)

@@ -70,6 +70,10 @@ def start_web(
             "--no-proxy-headers",
             "--lifespan",
             "off",
+            # SIGTERM: stop accepting, close every socket with 1012 (the widget and console
+            # reconnect, to another process behind the proxy), wait for their handlers, exit.
+            "--timeout-graceful-shutdown",
+            str(config.env_int("SWITCHBOARD_SHUTDOWN_GRACE_S", 20, minimum=1)),
         ],
         cwd=ROOT,
         env=env or child_env(),
@@ -128,10 +132,12 @@ def start_worker(
 def start_beat(
     *, env: dict[str, str] | None = None, log: IO[bytes] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Celery beat: the periodic tasks of settings.CELERY_BEAT_SCHEDULE (rollups, webhooks)."""
-    schedule = embedded.data_dir() / "celerybeat-schedule"
+    """Celery beat: the periodic tasks of settings.CELERY_BEAT_SCHEDULE (rollups, webhooks).
+
+    Its scheduler (switchboard.beat) keeps no file and sends only while it holds the leader
+    lock, so any number of beats may run: one sends."""
     return subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "switchboard", "beat", "-s", str(schedule), "-l", "INFO"],
+        [PYTHON, "-m", "celery", "-A", "switchboard", "beat", "-l", "INFO"],
         cwd=ROOT,
         env=env or child_env(),
         stdout=log,

@@ -15,6 +15,7 @@
   const VISITOR_RE = /^[A-Za-z0-9_-]{16,64}$/;
   const CLOSE_ERASED = 4410;
   const CLOSE_BAD_IDENTITY = 4401;
+  const CLOSE_SERVICE_RESTART = 1012; // the server is stopping: come back at once, elsewhere
 
   // Storage can throw (privacy modes, sandboxed frames): the widget still works without it.
   const storage = (kind) => {
@@ -414,6 +415,10 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
           );
         }
       }
+      // A restarting server (a deploy) is no failure: reconnect within a jittered 0.2-0.7 s
+      // (every widget of that process comes back at once: the jitter spreads them), to
+      // another process behind the proxy, and resume from our seq.
+      if (event.code === CLOSE_SERVICE_RESTART) state.attempts = 0;
       setConnection(state.connectedOnce ? "Reconnecting…" : "Connecting…");
       retry();
     };

@@ -8,6 +8,7 @@ foreign or missing conversation answers the same `not_found`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -160,7 +161,9 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         try:
             result = await handler(frame)
         except TRANSIENT_ERRORS as error:
-            await self._send({**unavailable(error, "console action"), "action": action})
+            frame = {**unavailable(error, "console action"), "action": action}
+            with contextlib.suppress(OSError):  # the socket itself is gone: nobody to tell
+                await self._send(frame)
         except ActionError as error:
             await self._send(
                 {"type": "error", "code": error.code, "detail": error.detail, "action": action}

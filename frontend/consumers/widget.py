@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -236,7 +237,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except TRANSIENT_ERRORS as error:
             # Redis or the database failed us for a moment: say so, keep the socket. A message
             # was either stored (its resend gets the ack) or not (its resend stores it).
-            await self._send(unavailable(error, "widget frame", _client_id_of(text_data)))
+            frame = unavailable(error, "widget frame", _client_id_of(text_data))
+            with contextlib.suppress(OSError):  # the socket itself is gone: nobody to tell
+                await self._send(frame)
 
     async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if time.monotonic() - self.socket_counted_at > limits.SOCKET_REFRESH_S:

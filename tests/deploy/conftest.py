@@ -100,6 +100,7 @@ class Topology:
         start = path.stat().st_size if path.exists() else 0
         proc = supervisor.start_worker(
             supervisor.LLM_QUEUES,
+            concurrency=2,
             name=f"llm-{name}-{uuid.uuid4().hex[:6]}",
             env=self.env,
             log=self.log(f"llm-{name}"),

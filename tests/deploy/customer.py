@@ -113,9 +113,15 @@ class Customer:
         self.pending[client_id] = text
         with contextlib.suppress(ConnectionClosed):  # else resent on reconnect
             await self._send_message(client_id, text)
-        async with asyncio.timeout(timeout):
-            while not self.answered(client_id):
-                await self.next_frame()
+        try:
+            async with asyncio.timeout(timeout):
+                while not self.answered(client_id):
+                    await self.next_frame()
+        except TimeoutError:
+            raise AssertionError(
+                f"no reply to {client_id} of {self.visitor}: pending {self.pending}, acked"
+                f" {self.acked}, closes {self.closes}, seen {self.seen.texts()}"
+            ) from None
 
     async def close(self) -> None:
         if self.conn is not None:

@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         connects = result["connects"]
         errors = sum(s.errors for s in result["sockets"])
         print(
-            f"\n{args.sockets} sockets over 2 web processes, a message every {args.interval:.0f} s each for {args.duration:.0f} s (bench engine 8x5)\n"
+            f"\n{args.sockets} sockets over 2 web processes, a message every"
+            f" {args.interval:.0f} s each for {args.duration:.0f} s (bench engine 8x5)\n"
         )
         print(
             table(

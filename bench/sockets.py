@@ -141,7 +141,7 @@ async def steady(
 
 def ledger(sockets: list[Socket]) -> tuple[int, int, int, int]:
     """(sent, lost, duplicated, reordered) against the database."""
-    from memory.models import Message
+    from memory.conversations.models import Message
 
     sent = sum(s.sent for s in sockets)
     stored = Message.objects.filter(role="user").count()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from switchboard.layers import blocking_pool
+from core.layers import blocking_pool
 
 # A socket that has sent nothing for this long no longer counts (its web process may have
 # died without running `disconnect`); live sockets refresh their entry as frames arrive.

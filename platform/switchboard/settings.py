@@ -266,13 +266,13 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # Redis connections per pool in a web process (the Channels layer's, the socket limits'):
 # callers beyond it wait up to REDIS_POOL_WAIT_S for a free one instead of failing
-# (switchboard.layers; a burst of every socket at once, docs/benchmarks.md bench.sockets).
+# (core.layers; a burst of every socket at once, docs/benchmarks.md bench.sockets).
 REDIS_POOL_SIZE = config.env_int("SWITCHBOARD_REDIS_POOL_SIZE", 64, minimum=2)
 REDIS_POOL_WAIT_S = config.env_float("SWITCHBOARD_REDIS_POOL_WAIT_S", 10.0, minimum=0.1)
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "switchboard.layers.BlockingRedisChannelLayer",
+        "BACKEND": "core.layers.BlockingRedisChannelLayer",
         "CONFIG": {
             # redis-py 8 defaults to a 5 s socket timeout, which races channels_redis's own
             # 5 s blocking pop and drops idle sockets: give reads room above it.
@@ -336,9 +336,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
-# One beat sends the schedule at a time (switchboard.beat: a Redis lock); a standby beat
+# One beat sends the schedule at a time (core.beat: a Redis lock); a standby beat
 # takes over this long after the leader died.
-CELERY_BEAT_SCHEDULER = "switchboard.beat:LeaderScheduler"
+CELERY_BEAT_SCHEDULER = "core.beat:LeaderScheduler"
 BEAT_LOCK_TTL_S = config.env_float("SWITCHBOARD_BEAT_LOCK_TTL_S", 30.0, minimum=1.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False

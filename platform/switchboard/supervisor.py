@@ -134,7 +134,7 @@ def start_beat(
 ) -> subprocess.Popen[bytes]:
     """Celery beat: the periodic tasks of settings.CELERY_BEAT_SCHEDULE (rollups, webhooks).
 
-    Its scheduler (switchboard.beat) keeps no file and sends only while it holds the leader
+    Its scheduler (core.beat) keeps no file and sends only while it holds the leader
     lock, so any number of beats may run: one sends."""
     return subprocess.Popen(
         [PYTHON, "-m", "celery", "-A", "switchboard", "beat", "-l", "INFO"],

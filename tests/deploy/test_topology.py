@@ -20,8 +20,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from bots.models import Bot, WidgetKey
-from memory.models import Conversation, Message
-from memory.services import open_conversation
+from memory.conversations.models import Conversation, Message
+from memory.conversations.services import open_conversation
 from tests.conftest import make_bot, make_widget_key, new_visitor_id
 from tests.desk.console_client import ConsoleClient
 from tests.desk.factories import make_agent, manual_queue

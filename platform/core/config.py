@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -36,9 +37,15 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(
-    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
-    raw = os.environ.get(name)
+    """`environ`: another process's environment (a child's), instead of this one's."""
+    raw = (os.environ if environ is None else environ).get(name)
     if raw is None or raw.strip() == "":
         return default
     try:

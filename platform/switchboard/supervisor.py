@@ -53,6 +53,9 @@ def start_web(
     host: str, port: int, *, env: dict[str, str] | None = None, log: IO[bytes] | None = None
 ) -> subprocess.Popen[bytes]:
     """The ASGI server (HTTP + websockets); frames over 64 KiB are refused with close 1009."""
+    env = env or child_env()
+    # The child's own setting: a caller's `env` (the tests', a benchmark's) may set it.
+    grace = config.env_int("SWITCHBOARD_SHUTDOWN_GRACE_S", 20, minimum=1, environ=env)
     return subprocess.Popen(
         [
             PYTHON,
@@ -73,10 +76,10 @@ def start_web(
             # SIGTERM: stop accepting, close every socket with 1012 (the widget and console
             # reconnect, to another process behind the proxy), wait for their handlers, exit.
             "--timeout-graceful-shutdown",
-            str(config.env_int("SWITCHBOARD_SHUTDOWN_GRACE_S", 20, minimum=1)),
+            str(grace),
         ],
         cwd=ROOT,
-        env=env or child_env(),
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT if log else None,
         start_new_session=True,

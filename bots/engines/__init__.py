@@ -89,7 +89,16 @@ def _build(kind: str, model: str) -> Engine:
         from .transformers import TransformersEngine
 
         return TransformersEngine(
-            model, context_tokens=settings.LLM_CONTEXT_TOKENS, device=settings.LLM_DEVICE
+            model,
+            context_tokens=settings.LLM_CONTEXT_TOKENS,
+            device=settings.LLM_DEVICE,
+            slots=settings.LLM_BATCH_SLOTS,
+            kv_blocks=settings.LLM_KV_BLOCKS,
+            max_batch_tokens=settings.LLM_MAX_BATCH_TOKENS,
+            warm_up=settings.LLM_WARMUP,
+            compile_level=settings.LLM_COMPILE_LEVEL,
+            fault_injection=settings.FAULT_INJECTION,
+            temperature=settings.LLM_TEMPERATURE,
         )
     if kind == "openai":
         from .openai_compat import OpenAICompatEngine

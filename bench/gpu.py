@@ -334,7 +334,7 @@ async def _platform_run(ws_url: str, keys: list[str], new_tokens: int) -> Run:
 
 
 def _fill_tokens(run: Run, reply_ids: dict[str, int]) -> None:
-    from memory.models import Message
+    from memory.conversations.models import Message
 
     rows = Message.objects.in_bulk(list(reply_ids.values()))
     for name, reply_id in reply_ids.items():
@@ -369,7 +369,7 @@ async def _takeover_to_next(ws_url: str, keys: list[str], new_tokens: int) -> fl
     from asgiref.sync import sync_to_async
 
     from desk.services import request_handoff
-    from memory.models import Conversation as Chat
+    from memory.conversations.models import Conversation as Chat
 
     busy, last = keys[:-1], keys[-1]
     run = Run()

@@ -257,9 +257,9 @@ class GenerationScheduler:
         inner = getattr(processor, "scheduler", None)
         if inner is None:
             return False
-        active = getattr(inner, "active_requests", {})
-        waiting = getattr(inner, "waiting_requests", {})
-        cancelling = getattr(inner, "_requests_to_cancel", set())
+        active: dict[str, Any] = getattr(inner, "active_requests", {})
+        waiting: dict[str, Any] = getattr(inner, "waiting_requests", {})
+        cancelling: set[str] = getattr(inner, "_requests_to_cancel", set())
         return request_id in active or request_id in waiting or request_id in cancelling
 
     def _admit_locked(self) -> None:

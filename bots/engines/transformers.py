@@ -78,7 +78,7 @@ class TransformersEngine(Engine):
         sampling: dict[str, Any] = {"do_sample": False}
         if temperature > 0:
             sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-        generation = GenerationConfig(
+        generation = GenerationConfig(  # type: ignore[no-untyped-call]
             **sampling,
             eos_token_id=eos,
             pad_token_id=self._tokenizer.pad_token_id or eos,

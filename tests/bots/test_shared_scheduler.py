@@ -26,7 +26,7 @@ from bots.engines.transformers import FAULT_MARKER
 from bots.models import Bot
 from bots.services import FALLBACK_TEXT
 from desk.services import request_handoff
-from memory.models import Message
+from memory.conversations.models import Message
 from switchboard import supervisor
 from tests.bots.conftest import build_tiny_qwen2
 from tests.bots.test_reply_faults import FaultPlatform

@@ -12,7 +12,7 @@ from celery.signals import worker_ready
 from django import db
 from django.conf import settings
 
-from bots import memory_model, services, sweeper
+from bots import memory_model, queue_depth, services, sweeper
 from bots.engines import EngineError, get_engine, registry
 from core.workers import consumes
 from memory.conversations.models import Message
@@ -73,11 +73,15 @@ def sweep_orphaned_replies() -> None:
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def warm_up_on_start(sender: Any, **_kwargs: Any) -> None:
-    """SWITCHBOARD_LLM_WARMUP: load the registry's transformers models and warm their
+    """A thread-pool llm worker reports its queue depth (bots.queue_depth); with
+    SWITCHBOARD_LLM_WARMUP it also loads the registry's transformers models and warms their
     schedulers (cache, compile) before the first customer, with the progress logged. Only in
     a thread-pool worker (SWITCHBOARD_LLM_CONCURRENCY > 1), whose one process serves every
     reply: a prefork parent must not load what its forked children would inherit."""
-    if not settings.LLM_WARMUP or settings.LLM_CONCURRENCY <= 1 or not consumes(sender, LLM_QUEUE):
+    if settings.LLM_CONCURRENCY <= 1 or not consumes(sender, LLM_QUEUE):
+        return
+    queue_depth.start_reporting()
+    if not settings.LLM_WARMUP:
         return
     for name, (kind, model) in registry.entries().items():
         if kind != "transformers":

@@ -20,6 +20,7 @@ __all__ = [
     "get_engine",
     "register_engine",
     "registered_kinds",
+    "scheduler_depths",
 ]
 
 # Least recently used last out: at most settings.LLM_ENGINE_CACHE engines stay loaded.
@@ -116,3 +117,16 @@ def _build(kind: str, model: str) -> Engine:
 
         return FaultEngine(model)
     raise EngineError(f"unknown engine {kind!r}", permanent=True)
+
+
+def scheduler_depths() -> dict[str, dict[str, int]]:
+    """What each loaded engine's shared scheduler holds now (bots/engines/scheduler.py), by
+    model name: in the batch, waiting for a slot, slots, served, failed, cancelled."""
+    with _lock:
+        engines = list(_engines.values())
+    depths = {}
+    for engine in engines:
+        scheduler = getattr(engine, "scheduler", None)
+        if scheduler is not None:
+            depths[engine.model_name] = scheduler.depth().as_dict()
+    return depths

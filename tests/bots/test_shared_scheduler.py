@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from bots import queue_depth
 from bots.engines.transformers import FAULT_MARKER
 from bots.models import Bot
 from bots.services import FALLBACK_TEXT
@@ -166,6 +168,19 @@ def _open(platform: SharedPlatform, tiny_qwen2: Path, max_tokens: int) -> Chat:
     return Chat(bot, client)
 
 
+def _reported_depth(platform: SharedPlatform, wanted: Any, timeout: float = 15) -> dict[str, int]:
+    """The depth the worker last wrote for the tiny model, once it matches `wanted`."""
+    client = redis.Redis(unix_socket_path=str(platform.socket))
+    deadline = time.monotonic() + timeout
+    while True:
+        for raw in client.hgetall(queue_depth.KEY).values():
+            for depth in json.loads(raw)["models"].values():
+                if wanted(depth):
+                    return dict(depth)
+        assert time.monotonic() < deadline, client.hgetall(queue_depth.KEY)
+        time.sleep(0.2)
+
+
 def test_eight_conversations_at_once_all_stream_interleaved_through_one_shared_scheduler(
     shared: SharedPlatform, tiny_qwen2: Path
 ) -> None:
@@ -204,6 +219,8 @@ def test_a_takeover_frees_its_slot_for_the_next_in_line_while_the_others_go_on(
     time.sleep(2)
     assert waiting.first_text_at is None, "the ninth waits while all slots are taken"
     assert all(c.final_at is None for c in chats), "the eight are still going"
+    # The operator sees it: the worker reports its queue depth (bots.queue_depth).
+    assert _reported_depth(shared, lambda d: d["active"] == SLOTS and d["waiting"] == 1)
 
     taken = chats[0]
     request_handoff(taken.reply.conversation_id, "customer asked for a person")

@@ -76,7 +76,7 @@ def current() -> dict[str, dict[str, Any]]:
     for worker, raw in _redis().hgetall(KEY).items():
         entry = json.loads(raw)
         if now - float(entry["at"]) <= STALE_S:
-            live[worker.decode()] = entry
+            live[worker.decode() if isinstance(worker, bytes) else str(worker)] = entry
     return live
 
 

@@ -39,6 +39,11 @@ from typing import Any
 from bench import ROOT, harness
 
 TINY = os.environ.get("TINY", "") not in ("", "0")
+if TINY:
+    # On a CPU the library would size its paged cache from free RAM (gigabytes), and every
+    # step would attend over all of it: a cache for 65 conversations of ~520 tokens instead.
+    os.environ.setdefault("SWITCHBOARD_LLM_KV_BLOCKS", "160")
+    os.environ.setdefault("SWITCHBOARD_LLM_MAX_BATCH_TOKENS", "1024")
 QWEN2_7B = {  # Qwen2-7B's config.json, SmolLM2's vocabulary instead of Qwen's
     "hidden_size": 3584,
     "intermediate_size": 18944,
@@ -405,6 +410,10 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     import transformers
 
+    if not TINY and not torch.cuda.is_available():
+        # `make bench` runs every benchmark: never build a 7B model on a CPU.
+        print("gpu: no GPU here; TINY=1 python -m bench.gpu runs the CPU smoke test", flush=True)
+        return
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     print(
         f"gpu: {harness.machine_line()}; {device}; torch {torch.__version__}, transformers"

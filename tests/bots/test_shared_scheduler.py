@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 import redis
+from django.test import Client
 
 from bots import queue_depth
+from bots.engines import get_engine
 from bots.engines.transformers import FAULT_MARKER
 from bots.models import Bot
 from bots.services import FALLBACK_TEXT
@@ -263,3 +265,17 @@ def test_an_injected_engine_error_fails_one_reply_and_not_the_others_with_fault_
             assert final["status"] == "final" and final["text"] != FALLBACK_TEXT
         chat.client.close()
     assert shared.worker is not None and shared.worker.poll() is None, "the worker lives on"
+
+
+def test_the_admin_shows_each_llm_workers_queue_depth_to_superusers(
+    tiny_qwen2: Path, admin_client: Client
+) -> None:
+    engine = get_engine("transformers", str(tiny_qwen2))
+    ticket = engine.scheduler.submit([1, 2, 3], max_new_tokens=2)  # type: ignore[attr-defined]
+    for _ in ticket.tokens():
+        pass
+    queue_depth.report_once()  # what a thread-pool llm worker does every 5 s
+
+    page = admin_client.get("/admin/bots/bot/").content.decode()
+    assert f"llm worker {queue_depth.worker_id()}, {tiny_qwen2.name}: 0 generating" in page
+    assert "served 1" in page

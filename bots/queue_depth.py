@@ -85,7 +85,7 @@ def summary_lines() -> list[str]:
     for worker, entry in sorted(current().items()):
         for model, depth in sorted(entry["models"].items()):
             lines.append(
-                f"llm worker {worker}, {model}: {depth['active']} generating, "
+                f"Model worker {worker}, {model}: {depth['active']} generating, "
                 f"{depth['waiting']} waiting for a slot, {depth['slots']} slots "
                 f"(served {depth['served']}, failed {depth['failed']}, "
                 f"cancelled {depth['cancelled']})"

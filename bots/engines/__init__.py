@@ -111,6 +111,7 @@ def _build(kind: str, model: str) -> Engine:
             connect_timeout=settings.OPENAI_CONNECT_TIMEOUT,
             read_timeout=settings.OPENAI_READ_TIMEOUT,
             context_tokens=settings.LLM_CONTEXT_TOKENS,
+            max_streams=settings.LLM_CONCURRENCY,
         )
     if kind == "fault" and settings.FAULT_INJECTION:
         from .faults import FaultEngine

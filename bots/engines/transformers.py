@@ -85,6 +85,11 @@ class TransformersEngine(Engine):
             max_new_tokens=256,
         )
         self._fault_injection = fault_injection
+        if device == "cpu":
+            # The library sizes an unset cache from free memory, which on a CPU is gigabytes
+            # of RAM that every step then attends over: a few blocks per slot instead.
+            kv_blocks = kv_blocks or max(16, 4 * slots)
+            max_batch_tokens = max_batch_tokens or 1024
         self.scheduler = GenerationScheduler(
             self._model,
             generation,

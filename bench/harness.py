@@ -111,9 +111,11 @@ def platform(
     llm_workers: int = 1,
     worker_app: str = "switchboard",
     background: bool = False,
+    llm_pool: tuple[str, int] | None = None,
 ) -> Iterator[Platform]:
     """A web process and one `llm` worker with `llm_workers` child processes; with
-    `background`, the background worker too (labels, memory, side model work), as `make run`."""
+    `background`, the background worker too (labels, memory, side model work), as `make run`;
+    with `llm_pool` (supervisor.llm_pool), the `llm` worker's pool kind and size instead."""
     import redis
 
     from switchboard import supervisor
@@ -131,7 +133,8 @@ def platform(
         supervisor.start_web("127.0.0.1", port, env=env, log=log),
         supervisor.start_worker(
             supervisor.LLM_QUEUES,
-            concurrency=llm_workers,
+            concurrency=llm_pool[1] if llm_pool else llm_workers,
+            pool=llm_pool[0] if llm_pool else "prefork",
             name=f"bench-llm-{tag}",
             env=env,
             log=log,

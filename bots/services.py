@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -344,8 +345,21 @@ def generate_reply_for(claim: Claim) -> Message:
         if plan.text is None
         else answers.stream_prepared(plan.text, frame_s)
     )
+    # Celery's thread pool (SWITCHBOARD_LLM_CONCURRENCY > 1) enforces no time limit: the
+    # reply keeps its own, and an engine that is waiting (for a place in its batch) yields ""
+    # about once a second so that the lease is renewed and the limit checked meanwhile.
+    deadline = started + settings.LLM_SOFT_TIME_LIMIT
+    renew_s = LEASE.total_seconds() / 3
     try:
         for piece in pieces:
+            now = time.perf_counter()
+            if now > deadline:
+                raise SoftTimeLimitExceeded()
+            if not piece:
+                if now - last_flush >= renew_s:
+                    _write_frame(claim, text)  # the lease renewed; LostClaim after a takeover
+                    last_flush = now
+                continue
             pending += guard.feed(piece)
             if pending and ttft_ms is None:
                 ttft_ms = int((time.perf_counter() - started) * 1000)
@@ -372,7 +386,8 @@ def generate_reply_for(claim: Claim) -> Message:
             model_name=plan.model_name,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
-            queue_wait_ms=queue_wait_ms,
+            # In the task queue, then for a place in the engine's batch (bots/engines/scheduler.py).
+            queue_wait_ms=queue_wait_ms + int(usage.queue_wait_s * 1000),
             ttft_ms=ttft_ms,
             total_ms=int((time.perf_counter() - started) * 1000),
             engine_ttft_ms=int(usage.ttft_s * 1000) if usage.ttft_s is not None else None,

@@ -12,8 +12,8 @@ from celery.signals import worker_ready
 from django import db
 from django.conf import settings
 
-from bots import memory_model, services, sweeper
-from bots.engines import EngineError
+from bots import memory_model, queue_depth, services, sweeper
+from bots.engines import EngineError, get_engine, registry
 from core.workers import consumes
 from memory.conversations.models import Message
 from memory.longterm.facts import worth_a_model_look
@@ -69,6 +69,28 @@ def sweep_orphaned_replies() -> None:
     which no lost task or Redis restart can break, unlike a task that re-enqueues itself."""
     sweeper.requeue_orphaned_replies(generate_reply.delay)
     sweeper.answer_stale_orphans()
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def warm_up_on_start(sender: Any, **_kwargs: Any) -> None:
+    """A thread-pool llm worker reports its queue depth (bots.queue_depth); with
+    SWITCHBOARD_LLM_WARMUP it also loads the registry's transformers models and warms their
+    schedulers (cache, compile) before the first customer, with the progress logged. Only in
+    a thread-pool worker (SWITCHBOARD_LLM_CONCURRENCY > 1), whose one process serves every
+    reply: a prefork parent must not load what its forked children would inherit."""
+    if settings.LLM_CONCURRENCY <= 1 or not consumes(sender, LLM_QUEUE):
+        return
+    queue_depth.start_reporting()
+    if not settings.LLM_WARMUP:
+        return
+    for name, (kind, model) in registry.entries().items():
+        if kind != "transformers":
+            continue
+        log.info("warming up model %r (%s)", name, model)
+        try:
+            get_engine(kind, model)
+        except EngineError as exc:
+            log.error("warming up model %r failed: %s", name, exc)
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]

@@ -13,7 +13,15 @@ case "$role" in
       --no-proxy-headers "$@" ;;
   llm)
     # Customers' replies; with a GPU engine also the side work: LLM_QUEUES=llm,llm-side.
-    exec $celery worker -Q "${LLM_QUEUES:-llm}" -c "${SWITCHBOARD_LLM_WORKERS:-1}" -P prefork \
+    # SWITCHBOARD_LLM_CONCURRENCY > 1: one process, that many threads sharing the model
+    # (switchboard.supervisor.llm_pool); else prefork, SWITCHBOARD_LLM_WORKERS children.
+    if [ "${SWITCHBOARD_LLM_CONCURRENCY:-1}" -gt 1 ]; then
+      pool="-c ${SWITCHBOARD_LLM_CONCURRENCY} -P threads"
+    else
+      pool="-c ${SWITCHBOARD_LLM_WORKERS:-1} -P prefork"
+    fi
+    # shellcheck disable=SC2086
+    exec $celery worker -Q "${LLM_QUEUES:-llm}" $pool \
       -n "llm@%h" --loglevel INFO --without-gossip --without-mingle "$@" ;;
   background)
     # Below the replies in CPU priority (supervisor.BACKGROUND_NICE).

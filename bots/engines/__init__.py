@@ -20,6 +20,7 @@ __all__ = [
     "get_engine",
     "register_engine",
     "registered_kinds",
+    "scheduler_depths",
 ]
 
 # Least recently used last out: at most settings.LLM_ENGINE_CACHE engines stay loaded.
@@ -89,7 +90,16 @@ def _build(kind: str, model: str) -> Engine:
         from .transformers import TransformersEngine
 
         return TransformersEngine(
-            model, context_tokens=settings.LLM_CONTEXT_TOKENS, device=settings.LLM_DEVICE
+            model,
+            context_tokens=settings.LLM_CONTEXT_TOKENS,
+            device=settings.LLM_DEVICE,
+            slots=settings.LLM_BATCH_SLOTS,
+            kv_blocks=settings.LLM_KV_BLOCKS,
+            max_batch_tokens=settings.LLM_MAX_BATCH_TOKENS,
+            warm_up=settings.LLM_WARMUP,
+            compile_level=settings.LLM_COMPILE_LEVEL,
+            fault_injection=settings.FAULT_INJECTION,
+            temperature=settings.LLM_TEMPERATURE,
         )
     if kind == "openai":
         from .openai_compat import OpenAICompatEngine
@@ -101,9 +111,23 @@ def _build(kind: str, model: str) -> Engine:
             connect_timeout=settings.OPENAI_CONNECT_TIMEOUT,
             read_timeout=settings.OPENAI_READ_TIMEOUT,
             context_tokens=settings.LLM_CONTEXT_TOKENS,
+            max_streams=settings.LLM_CONCURRENCY,
         )
     if kind == "fault" and settings.FAULT_INJECTION:
         from .faults import FaultEngine
 
         return FaultEngine(model)
     raise EngineError(f"unknown engine {kind!r}", permanent=True)
+
+
+def scheduler_depths() -> dict[str, dict[str, int]]:
+    """What each loaded engine's shared scheduler holds now (bots/engines/scheduler.py), by
+    model name: in the batch, waiting for a slot, slots, served, failed, cancelled."""
+    with _lock:
+        engines = list(_engines.values())
+    depths = {}
+    for engine in engines:
+        scheduler = getattr(engine, "scheduler", None)
+        if scheduler is not None:
+            depths[engine.model_name] = scheduler.depth().as_dict()
+    return depths

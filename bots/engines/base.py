@@ -40,6 +40,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     ttft_s: float | None = field(default=None)  # the engine's own time to first token
+    # Time the request waited for a place in a shared batch (bots/engines/scheduler.py).
+    queue_wait_s: float = 0.0
 
 
 class Engine(ABC):

@@ -1,4 +1,10 @@
-"""Any OpenAI-compatible server (vLLM, TGI, llama.cpp server): streamed chat over HTTP."""
+"""Any OpenAI-compatible server (vLLM, TGI, llama.cpp server): streamed chat over HTTP.
+
+One engine serves every reply of its worker at once (SWITCHBOARD_LLM_CONCURRENCY threads):
+its client pools that many connections. A reply that stops early closes its generator, which
+closes the HTTP stream (the response is never read to its end): vLLM and the others then
+abort the request instead of generating on (docs/deploy.md, "Serving the model on GPUs").
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ class OpenAICompatEngine(Engine):
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         context_tokens: int = 4096,
+        max_streams: int = 100,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise EngineError(
@@ -36,6 +43,9 @@ class OpenAICompatEngine(Engine):
             base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max(100, max_streams), max_keepalive_connections=max_streams
+            ),
         )
 
     def count_tokens(self, text: str) -> int:

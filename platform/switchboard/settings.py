@@ -370,6 +370,17 @@ LLM_STREAM_FRAME_MS = config.env_int("SWITCHBOARD_STREAM_FRAME_MS", 40, minimum=
 LLM_THREADS = config.env_int("SWITCHBOARD_LLM_THREADS", 2, minimum=1)
 LLM_CONTEXT_TOKENS = config.env_int("SWITCHBOARD_LLM_CONTEXT_TOKENS", 2048, minimum=256)
 LLM_DEVICE = config.env_choice("SWITCHBOARD_LLM_DEVICE", "auto", {"auto", "cpu", "cuda"})
+# The transformers engine's shared scheduler (bots/engines/scheduler.py, issue #13): requests
+# in the batch at once (more wait in order), the paged cache's blocks and tokens per step
+# (unset: the library sizes them from free GPU memory), and the warm-up at worker start
+# (compile level 0-3: the library's torch.compile / CUDA graph presets; 0 = no compile).
+LLM_BATCH_SLOTS = config.env_int("SWITCHBOARD_LLM_BATCH_SLOTS", 64, minimum=1)
+LLM_KV_BLOCKS = config.env_int("SWITCHBOARD_LLM_KV_BLOCKS", 0, minimum=0) or None
+LLM_MAX_BATCH_TOKENS = config.env_int("SWITCHBOARD_LLM_MAX_BATCH_TOKENS", 0, minimum=0) or None
+LLM_WARMUP = config.env_bool("SWITCHBOARD_LLM_WARMUP", False)
+LLM_COMPILE_LEVEL = config.env_int("SWITCHBOARD_LLM_COMPILE_LEVEL", 0, minimum=0, maximum=3)
+# One sampling temperature for the whole shared batch (0: greedy); bots' own are not applied.
+LLM_TEMPERATURE = config.env_float("SWITCHBOARD_LLM_TEMPERATURE", 0.0, minimum=0.0)
 OPENAI_BASE_URL = config.env_str("SWITCHBOARD_OPENAI_BASE_URL")
 OPENAI_API_KEY = config.env_str("SWITCHBOARD_OPENAI_API_KEY")
 OPENAI_CONNECT_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_CONNECT_TIMEOUT", 5.0, minimum=0.1)
@@ -461,6 +472,10 @@ WIDGET_RATES = {
 SERVER_HOST = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")
 SERVER_PORT = config.env_int("SWITCHBOARD_PORT", 8000, minimum=1, maximum=65535)
 LLM_WORKERS = config.env_int("SWITCHBOARD_LLM_WORKERS", 1, minimum=1)
+# Replies one `llm` worker generates at once. 1: a prefork pool of LLM_WORKERS children, one
+# reply each (the llama.cpp CPU engine). More: one process, a pool of this many threads that
+# share each loaded model and its scheduler (transformers, openai): see docs/background-work.md.
+LLM_CONCURRENCY = config.env_int("SWITCHBOARD_LLM_CONCURRENCY", 1, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -95,11 +95,13 @@ def start_worker(
     log: IO[bytes] | None = None,
     app: str = "switchboard",
     nice: int = 0,
+    pool: str = "prefork",
 ) -> subprocess.Popen[bytes]:
     """A Celery worker process; `llm` workers load their model once per child process.
 
     `nice` lowers the CPU priority of the worker and of the children it forks (nice(1), not
     a preexec_fn: that is not safe in a process with threads, such as the tests').
+    `pool="threads"`: one process runs `concurrency` tasks at once (`llm_pool`).
     """
     niced = ["nice", "-n", str(nice)] if nice else []
     return subprocess.Popen(
@@ -116,7 +118,7 @@ def start_worker(
             "-c",
             str(concurrency),
             "-P",
-            "prefork",
+            pool,
             "-n",
             f"{name}@%h",
             "--loglevel",
@@ -130,6 +132,20 @@ def start_worker(
         stderr=subprocess.STDOUT if log else None,
         start_new_session=True,
     )
+
+
+def llm_pool(workers: int, concurrency: int) -> tuple[str, int]:
+    """The `llm` worker's pool and size (SWITCHBOARD_LLM_WORKERS, SWITCHBOARD_LLM_CONCURRENCY).
+
+    Concurrency 1: prefork, `workers` children each generating one reply with its own copy
+    of the model (llama.cpp on the CPU). More: one process with that many threads, so that N
+    replies share one loaded model and its scheduler (transformers' continuous batching, or
+    an OpenAI-compatible server's). Tasks stay acks-late either way, and the reply's claim
+    and lease are per task (bots/services.py).
+    """
+    if concurrency > 1:
+        return "threads", concurrency
+    return "prefork", workers
 
 
 def start_beat(
@@ -207,6 +223,9 @@ def main() -> None:
     host = config.env_str("SWITCHBOARD_HOST", "127.0.0.1")
     port = config.env_int("SWITCHBOARD_PORT", 8000, minimum=1, maximum=65535)
     llm_workers = config.env_int("SWITCHBOARD_LLM_WORKERS", 1, minimum=1)
+    llm_kind, llm_size = llm_pool(
+        llm_workers, config.env_int("SWITCHBOARD_LLM_CONCURRENCY", 1, minimum=1)
+    )
     ready_timeout = config.env_int("SWITCHBOARD_DEMO_READY_TIMEOUT_S", 600, minimum=0)
     embedded.ensure_services()
     env = child_env()
@@ -221,7 +240,7 @@ def main() -> None:
 
     procs = [
         start_web(host, port, env=env),
-        start_worker(LLM_QUEUES, concurrency=llm_workers, name="llm", env=env),
+        start_worker(LLM_QUEUES, concurrency=llm_size, pool=llm_kind, name="llm", env=env),
         start_worker(
             BACKGROUND_QUEUES, concurrency=1, name="background", env=env, nice=BACKGROUND_NICE
         ),

@@ -21,7 +21,9 @@ from bots.engines.llamacpp import bundled_model_path
 from tests.conftest import LOG_DIR, OPENAI_TEST_API_KEY, OPENAI_TEST_PORT
 
 
-def build_tiny_qwen2(folder: Path, *, chat_template: bool = True) -> Path:
+def build_tiny_qwen2(
+    folder: Path, *, chat_template: bool = True, max_positions: int = 1024
+) -> Path:
     """Save a 2-layer random Qwen2 and the SmolLM2 tokenizer (safetensors) into `folder`."""
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
@@ -38,7 +40,7 @@ def build_tiny_qwen2(folder: Path, *, chat_template: bool = True) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=1024,
+        max_position_embeddings=max_positions,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
@@ -78,7 +80,14 @@ def openai_server() -> Iterator[str]:
             "2",
             "--api_key",
             OPENAI_TEST_API_KEY,
+            # Requests wait their turn instead of cutting the one streaming short (a real
+            # batching server such as vLLM serves them at once): the engine's concurrent
+            # streams each run to the end.
+            "--interrupt_requests",
+            "false",
         ],
+        # Unbuffered: the server's "Disconnected from client" shows in its log at once.
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -7,6 +7,8 @@ the fixture; the OpenAI-compatible engine talks to llama-cpp-python's own server
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from bots.engines.openai_compat import OpenAICompatEngine
 from memory.conversations.models import Message
 from tests.bots.conftest import build_tiny_qwen2
 from tests.conftest import (
+    LOG_DIR,
     OPENAI_TEST_API_KEY,
     LivePlatform,
     make_bot,
@@ -240,6 +243,81 @@ def test_openai_engine_stream_cut_by_the_server_is_an_error_not_an_empty_reply(
     with pytest.raises(EngineError) as caught:
         _stream(engine, [{"role": "user", "content": "account " * 3000}])
     assert not caught.value.permanent
+
+
+def _open_streams_to(port: int) -> int:
+    """TCP connections to 127.0.0.1:`port` that are open now, seen from the kernel."""
+    open_now = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote, state = fields[2], fields[3]
+        if remote == f"0100007F:{port:04X}" and state == "01":  # ESTABLISHED
+            open_now += 1
+    return open_now
+
+
+def test_openai_engine_streams_eight_requests_at_once_from_one_engine(openai_server: str) -> None:
+    engine = OpenAICompatEngine("m", base_url=openai_server, api_key=OPENAI_TEST_API_KEY)
+    port = int(openai_server.rsplit(":", 1)[1].split("/")[0])
+    results: dict[int, tuple[str, Usage]] = {}
+    errors: list[BaseException] = []
+
+    def ask(index: int) -> None:
+        usage = Usage()
+        question: list[ChatMessage] = [
+            QUESTION[0],
+            {"role": "user", "content": f"Customer {index}: how do I reset my password?"},
+        ]
+        try:
+            text = "".join(engine.stream(question, max_tokens=16, temperature=0.0, usage=usage))
+            results[index] = (text, usage)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    most_open = 0
+    while any(t.is_alive() for t in threads):
+        most_open = max(most_open, _open_streams_to(port))
+        time.sleep(0.01)
+    for thread in threads:
+        thread.join()
+
+    assert not errors, errors
+    # All eight were open at once on the one engine (its client pools connections); the
+    # server (llama-cpp-python's, one model) answers them in turn, each to the end.
+    assert most_open >= 8, most_open
+    assert sorted(results) == list(range(8))
+    for text, usage in results.values():
+        assert text.strip() and 1 <= usage.completion_tokens <= 16
+
+
+def test_openai_engine_closing_a_stream_makes_the_server_stop_generating(
+    openai_server: str,
+) -> None:
+    """A takeover or a time limit closes the generator: the HTTP stream is closed, and the
+    server notices the client gone and stops (its log says so), free for the next request."""
+    engine = OpenAICompatEngine("m", base_url=openai_server, api_key=OPENAI_TEST_API_KEY)
+    server_log = LOG_DIR / "openai-server.log"
+    before = server_log.read_text(errors="replace").count("Disconnected from client")
+    story: list[ChatMessage] = [
+        {"role": "user", "content": "Write a very long story about a lighthouse keeper."}
+    ]
+    pieces = engine.stream(story, max_tokens=1500, temperature=0.0, usage=Usage())
+    got = [next(pieces) for _ in range(3)]
+    pieces.close()
+    assert all(got)
+
+    deadline = time.monotonic() + 20
+    while server_log.read_text(errors="replace").count("Disconnected from client") == before:
+        assert time.monotonic() < deadline, "the server went on generating"
+        time.sleep(0.1)
+    # The next customer's request is answered.
+    pieces_after, usage = [], Usage()
+    for piece in engine.stream(QUESTION, max_tokens=8, temperature=0.0, usage=usage):
+        pieces_after.append(piece)
+    assert "".join(pieces_after).strip()
 
 
 # End to end: a bot on the openai engine, through the live `llm` worker and the widget socket

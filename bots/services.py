@@ -1,8 +1,11 @@
-"""Reply generation: claim a reply once, stream it in ~40 ms frames, store it, or fail visibly.
+"""The reply pipeline, read top to bottom: claim → context → prompt → stream → finish.
 
-The reply row is the claim: one per user message (a unique `reply_to`), taken or re-taken
-with a lease token, so a task that runs twice (acks_late redelivery, a duplicate enqueue)
-produces one reply, and a worker that lost its lease can no longer write or publish.
+`generate_reply` is the whole path of one reply (its task only fetches by id and calls it);
+each step below is one function of this module. The reply row is the claim: one per user
+message (a unique `reply_to`), taken or re-taken with a lease token, so a task that runs twice
+(acks_late redelivery, a duplicate enqueue) produces one reply, and a worker that lost its
+lease (or whose conversation an agent took over) can no longer write or publish. When a reply
+cannot be made, the customer gets the fallback line and the offer of a person: see the end.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NamedTuple
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -20,10 +23,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bots import answers
+from bots.answers import Plan
 from bots.context import PromptContext, gather_context
-from bots.engines import EngineError, Usage
-from bots.engines.base import ChatMessage, Engine
+from bots.engines import Engine, EngineError, Usage
+from bots.engines.base import ChatMessage
 from bots.engines.registry import engine_for_bot
+from bots.grounding import ReplyGuard
 from bots.models import Bot
 from bots.prompts import build_messages
 from core.holders import holder_is_dead, new_token
@@ -45,6 +50,32 @@ FALLBACK_TEXT = (
 )
 
 
+def generate_reply(user_message_id: int, *, after_conversation: int | None = None) -> float | None:
+    """Answer one customer message, once: the whole reply path in five steps. Returns the
+    seconds after which the task is to try again, or None when there is nothing more to do."""
+    try:
+        claim = claim_reply(user_message_id, after_conversation=after_conversation)
+    except Busy as busy:
+        # Another attempt holds a live lease (a duplicate delivery): look again after it.
+        return busy.retry_in + 0.5
+    if claim is None:
+        return None
+    try:
+        context = collect_context(claim.question)
+        prompt = write_prompt(claim.question, context)
+        streamed = stream_reply(claim, context, prompt)
+        finish_reply(claim, context, prompt, streamed)
+    except LostClaim:
+        log.info("reply to message %s: claim lost, stopping", user_message_id)
+        return None
+    except Exception as exc:  # noqa: BLE001 - every failure ends in a retry or the fallback
+        return give_up_or_retry(claim, exc)
+    return None
+
+
+# 1. Claim ------------------------------------------------------------------------------
+
+
 @dataclass
 class Claim:
     reply: Message
@@ -59,58 +90,15 @@ class Busy(Exception):
         self.retry_in = retry_in
 
 
-_QUESTION = Columns(Message, "q")
-_CONVERSATION = Columns(Conversation, "c")
-_BOT = Columns(Bot, "b")
-
-
-@functools.cache
-def _question_sql() -> str:
-    return f"""
-SELECT {_QUESTION.sql}, {_CONVERSATION.sql}, {_BOT.sql}, r.id
-FROM {Message._meta.db_table} q
-JOIN {Conversation._meta.db_table} c ON c.id = q.conversation_id
-JOIN {Bot._meta.db_table} b ON b.id = c.bot_id
-LEFT JOIN {Message._meta.db_table} r ON r.reply_to_id = q.id
-WHERE q.id = %s AND q.role = %s
-FOR UPDATE OF q, c
-"""  # noqa: S608 - table names from the models, values as parameters
-
-
-def _lock_question(user_message_id: int) -> tuple[Message, int | None] | None:
-    """The customer's message with its conversation and bot, and its reply's id if any.
-
-    Locks the message and its conversation (not the bot: claims of one bot's many
-    conversations must not queue behind each other). Every claim runs this first, so it is
-    one hand-written statement (core.rows).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_question_sql(), [user_message_id, Message.Role.USER])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    user = _QUESTION.load(row)
-    conversation = _CONVERSATION.load(row, len(_QUESTION))
-    bot = _BOT.load(row, len(_QUESTION) + len(_CONVERSATION))
-    cache_related(conversation, "bot", bot)
-    cache_related(user, "conversation", conversation)
-    return user, row[-1]
-
-
-def _wait_for_writer(conversation_id: int) -> None:
-    """Wait until the transaction that queued this task from inside itself has ended."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s FOR UPDATE",  # noqa: S608
-            [conversation_id],
-        )
+class LostClaim(Exception):
+    """The lease moved to another attempt, or the conversation left the bot: stop quietly."""
 
 
 def claim_reply(user_message_id: int, *, after_conversation: int | None = None) -> Claim | None:
     """Take the right to generate this message's reply; None when there is nothing to do.
 
     `after_conversation`: the task was sent from inside the transaction that stored the
-    message (`_queue_reply_early`); its conversation's row lock is waited for first.
+    message (`bots.tasks.queue_reply_early`); its conversation's row lock is waited for first.
     """
     now = timezone.now()
     # The token names its holder (core.holders), so an attempt redelivered after the
@@ -161,6 +149,50 @@ def claim_reply(user_message_id: int, *, after_conversation: int | None = None) 
         return Claim(reply, token, user)
 
 
+def _wait_for_writer(conversation_id: int) -> None:
+    """Wait until the transaction that queued this task from inside itself has ended."""
+    list(Conversation.objects.select_for_update().filter(pk=conversation_id).values_list("pk"))
+
+
+_QUESTION = Columns(Message, "q")
+_CONVERSATION = Columns(Conversation, "c")
+_BOT = Columns(Bot, "b")
+
+
+@functools.cache
+def _question_sql() -> str:
+    return f"""
+SELECT {_QUESTION.sql}, {_CONVERSATION.sql}, {_BOT.sql}, r.id
+FROM {Message._meta.db_table} q
+JOIN {Conversation._meta.db_table} c ON c.id = q.conversation_id
+JOIN {Bot._meta.db_table} b ON b.id = c.bot_id
+LEFT JOIN {Message._meta.db_table} r ON r.reply_to_id = q.id
+WHERE q.id = %s AND q.role = %s
+FOR UPDATE OF q, c
+"""  # noqa: S608 - table names from the models, values as parameters
+
+
+def _lock_question(user_message_id: int) -> tuple[Message, int | None] | None:
+    """The customer's message with its conversation and bot, and its reply's id if any.
+
+    Locks the message and its conversation (not the bot: claims of one bot's many
+    conversations must not queue behind each other). Hand-written (core.rows): as the ORM's
+    `select_related` + `select_for_update` plus the reply's lookup it cost 7 ms more per
+    claim at the median (docs/architecture.md).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_question_sql(), [user_message_id, Message.Role.USER])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user = _QUESTION.load(row)
+    conversation = _CONVERSATION.load(row, len(_QUESTION))
+    bot = _BOT.load(row, len(_QUESTION) + len(_CONVERSATION))
+    cache_related(conversation, "bot", bot)
+    cache_related(user, "conversation", conversation)
+    return user, row[-1]
+
+
 def _append_reply(question: Message, **fields: object) -> Message:
     """The bot's reply row to `question`, inserted with the next seq (under the claim's lock)."""
     reply = Message(
@@ -175,17 +207,228 @@ def _append_reply(question: Message, **fields: object) -> Message:
     return reply
 
 
-def _fail(reply: Message, error: str) -> None:
-    reply.status = Message.Status.FAILED
-    reply.text = FALLBACK_TEXT
-    reply.error = error[:500]
-    reply.lease_until = None
-    reply.lease_token = ""
-    reply.save(
-        update_fields=["status", "text", "error", "lease_until", "lease_token", "updated_at"]
+# 2. Context ----------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What the reply may use: the conversation so far, and what it is grounded in."""
+
+    bot: Bot
+    engine: Engine
+    history: list[Turn]  # oldest first, ending with the question
+    grounding: PromptContext  # knowledge, the customer's memory and preferences (bots.context)
+    queue_wait_ms: int  # the question stored → this generation started
+    started: float  # perf_counter at that start: the reply's ttft_ms and total_ms count from it
+
+
+def collect_context(question: Message) -> Context:
+    """What the reply to `question` (with its conversation and bot) may draw on."""
+    started = time.perf_counter()
+    conversation = question.conversation  # as claimed; each frame re-checks who owns it now
+    queue_wait_ms = max(0, int((timezone.now() - question.created_at).total_seconds() * 1000))
+    engine = engine_for_bot(conversation.bot)
+    return Context(
+        bot=conversation.bot,
+        engine=engine,
+        # The newest messages only: the window is cut to the model's context anyway.
+        history=recent_turns(conversation.pk, question.seq, HISTORY_MESSAGES),
+        grounding=gather_context(conversation, question),
+        queue_wait_ms=queue_wait_ms,
+        started=started,
     )
-    events.message_created(reply)
-    publish_message_stored(reply.conversation_id, reply.pk)
+
+
+# 3. Prompt -----------------------------------------------------------------------------
+
+
+@dataclass
+class Prompt:
+    messages: list[ChatMessage]  # what the model reads (bots/prompts/)
+    # A prepared answer (a matching FAQ, "I don't know, shall I get a person?", or the cited
+    # passage quoted) instead of the model's words (bots.answers).
+    plan: Plan
+
+
+def write_prompt(question: Message, context: Context) -> Prompt:
+    """The messages the engine is given (a customer's files as the text read from them), and
+    whether a prepared answer replaces the model's words."""
+    bot = context.bot
+    return Prompt(
+        messages=build_messages(
+            persona=bot.persona,
+            history=context.history,
+            engine=context.engine,
+            max_tokens=bot.max_tokens,
+            context=context.grounding,
+        ),
+        plan=answers.plan_reply(bot, context.engine, context.grounding, question.text),
+    )
+
+
+# 4. Stream -----------------------------------------------------------------------------
+
+
+@dataclass
+class Streamed:
+    guard: ReplyGuard  # its `text` is what was sent, all of it
+    usage: Usage
+    ttft_ms: int | None
+
+
+def stream_reply(claim: Claim, context: Context, prompt: Prompt) -> Streamed:
+    """Send the reply in ~40 ms frames, each written to the row first, then published.
+
+    A prepared answer streams through the same frames as the model's words, and every text
+    through the same guard: no loop, no invented figure, the bot's length (bots.answers).
+    """
+    bot = context.bot
+    frame_s = settings.LLM_STREAM_FRAME_MS / 1000
+    usage = Usage()
+    guard = answers.guard_for(bot, context.grounding, (turn.text for turn in context.history))
+    pieces: Iterator[str] = (
+        context.engine.stream(
+            prompt.messages, max_tokens=bot.max_tokens, temperature=bot.temperature, usage=usage
+        )
+        if prompt.plan.text is None
+        else answers.stream_prepared(prompt.plan.text, frame_s)
+    )
+    sent = ""
+    pending = ""
+    last_flush = 0.0
+    ttft_ms: int | None = None
+    # Celery's thread pool (SWITCHBOARD_LLM_CONCURRENCY > 1) enforces no time limit: the
+    # reply keeps its own, and an engine that is waiting (for a place in its batch) yields ""
+    # about once a second so that the lease is renewed and the limit checked meanwhile.
+    deadline = context.started + settings.LLM_SOFT_TIME_LIMIT
+    renew_s = LEASE.total_seconds() / 3
+    try:
+        for piece in pieces:
+            now = time.perf_counter()
+            if now > deadline:
+                raise SoftTimeLimitExceeded()
+            if not piece:
+                if now - last_flush >= renew_s:
+                    # The lease renewed; LostClaim after a takeover.
+                    _still_ours(claim, lease_until=timezone.now() + LEASE)
+                    last_flush = now
+                continue
+            pending += guard.feed(piece)
+            if pending and ttft_ms is None:
+                ttft_ms = int((time.perf_counter() - context.started) * 1000)
+            # The first text goes out at once (time to first token); then one frame per interval.
+            if pending and (not sent or time.perf_counter() - last_flush >= frame_s):
+                sent = _send_frame(claim, sent, pending)
+                pending = ""
+                last_flush = time.perf_counter()
+            if guard.stopped:
+                log.info("reply %s cut by the guard: %s", claim.reply.pk, guard.stopped)
+                break
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()  # an engine's generator stops generating
+    pending += guard.close()
+    if pending:
+        _send_frame(claim, sent, pending)
+    return Streamed(guard=guard, usage=usage, ttft_ms=ttft_ms)
+
+
+def _send_frame(claim: Claim, sent: str, new: str) -> str:
+    """Write the text so far to the row (renewing the lease), then publish the new part."""
+    reply = claim.reply
+    text = sent + new
+    _still_ours(claim, text=text, lease_until=timezone.now() + LEASE)
+    publish_now(
+        reply.conversation_id,
+        {
+            "type": "reply.delta",
+            "message_id": reply.pk,
+            "seq": reply.seq,
+            "offset": len(sent),
+            "text": new,
+        },
+    )
+    return text
+
+
+def _still_ours(claim: Claim, **fields: object) -> None:
+    """Conditional write: only the lease holder, only while the bot owns the conversation.
+
+    This is how a takeover cuts the reply: the agent's transaction moves the conversation
+    away from the bot, and the worker's next write finds no row.
+    """
+    updated = Message.objects.filter(
+        pk=claim.reply.pk,
+        lease_token=claim.token,
+        status=Message.Status.STREAMING,
+        conversation__status=Conversation.Status.BOT,
+    ).update(updated_at=timezone.now(), **fields)
+    if not updated:
+        raise LostClaim()
+
+
+# 5. Finish -----------------------------------------------------------------------------
+
+
+def finish_reply(claim: Claim, context: Context, prompt: Prompt, streamed: Streamed) -> None:
+    """Store the final text with its timings and sources, release the lease, tell the sockets."""
+    reply = claim.reply
+    usage = streamed.usage
+    final_text = streamed.guard.text or FALLBACK_TEXT
+    with transaction.atomic():
+        _still_ours(
+            claim,
+            text=final_text,
+            status=Message.Status.FINAL if streamed.guard.text else Message.Status.FAILED,
+            model_name=prompt.plan.model_name,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            # In the task queue, then for a place in the engine's batch (bots/engines/scheduler.py).
+            queue_wait_ms=context.queue_wait_ms + int(usage.queue_wait_s * 1000),
+            ttft_ms=streamed.ttft_ms,
+            total_ms=int((time.perf_counter() - context.started) * 1000),
+            engine_ttft_ms=int(usage.ttft_s * 1000) if usage.ttft_s is not None else None,
+            sources=[source.as_frame() for source in context.grounding.sources],
+            lease_until=None,
+            lease_token="",
+        )
+        publish_message_stored(reply.conversation_id, reply.pk)
+        # Webhooks, analytics and desk's handoff rules follow the reply through its event.
+        finished = Message.objects.get(pk=reply.pk)
+        events.message_created(finished, context.bot.organization_id)
+
+
+# When a reply cannot be made -----------------------------------------------------------
+
+
+def give_up_or_retry(claim: Claim, exc: Exception) -> float | None:
+    """Three attempts at most (a permanent engine error: one), then the fallback line; the
+    seconds until the next attempt, or None."""
+    user_message_id = claim.question.pk
+    if isinstance(exc, SoftTimeLimitExceeded):
+        fail_reply(user_message_id, "timed out")
+        return None
+    if isinstance(exc, EngineError):
+        log.warning("reply to message %s failed: %s", user_message_id, exc)
+        error = str(exc)
+        permanent = exc.permanent
+    else:
+        log.error("reply to message %s crashed", user_message_id, exc_info=exc)
+        error = f"crashed: {exc}"
+        permanent = False
+    if permanent or claim.reply.attempts >= settings.LLM_MAX_ATTEMPTS:
+        fail_reply(user_message_id, error)
+        return None
+    release_claim(claim)
+    return float(2**claim.reply.attempts)
+
+
+def release_claim(claim: Claim) -> None:
+    """Let the next attempt start at once instead of waiting for the lease to run out."""
+    Message.objects.filter(pk=claim.reply.pk, lease_token=claim.token).update(
+        lease_until=timezone.now()
+    )
 
 
 def fail_reply(user_message_id: int, error: str) -> None:
@@ -223,191 +466,14 @@ def answer_with_fallback(user_message_id: int, error: str) -> bool:
         return True
 
 
-def release_claim(claim: Claim) -> None:
-    """Let the next attempt start at once instead of waiting for the lease to run out."""
-    Message.objects.filter(pk=claim.reply.pk, lease_token=claim.token).update(
-        lease_until=timezone.now()
+def _fail(reply: Message, error: str) -> None:
+    reply.status = Message.Status.FAILED
+    reply.text = FALLBACK_TEXT
+    reply.error = error[:500]
+    reply.lease_until = None
+    reply.lease_token = ""
+    reply.save(
+        update_fields=["status", "text", "error", "lease_until", "lease_token", "updated_at"]
     )
-
-
-class LostClaim(Exception):
-    """The lease moved to another attempt, or the conversation left the bot: stop quietly."""
-
-
-def _still_ours(claim: Claim, **fields: object) -> None:
-    """Conditional write: only the lease holder, only while the bot owns the conversation."""
-    updated = Message.objects.filter(
-        pk=claim.reply.pk,
-        lease_token=claim.token,
-        status=Message.Status.STREAMING,
-        conversation__status=Conversation.Status.BOT,
-    ).update(updated_at=timezone.now(), **fields)
-    if not updated:
-        raise LostClaim()
-
-
-_FRAME_SQL = f"""
-UPDATE {Message._meta.db_table} AS m SET text = %s, lease_until = %s, updated_at = %s
-FROM {Conversation._meta.db_table} AS c
-WHERE m.id = %s AND m.lease_token = %s AND m.status = %s
-  AND c.id = m.conversation_id AND c.status = %s
-"""  # noqa: S608 - table names from the models, values as parameters
-
-
-def _write_frame(claim: Claim, text: str) -> None:
-    """`_still_ours` for a streaming frame, the hot write: the text so far, the lease renewed.
-
-    Plain SQL, because it runs once per frame of every reply (the ORM's query building costs
-    more than the round trip); same conditions as `_still_ours`.
-    """
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _FRAME_SQL,
-            [
-                text,
-                now + LEASE,
-                now,
-                claim.reply.pk,
-                claim.token,
-                Message.Status.STREAMING,
-                Conversation.Status.BOT,
-            ],
-        )
-        if cursor.rowcount != 1:
-            raise LostClaim()
-
-
-class ReplyPrompt(NamedTuple):
-    messages: list[ChatMessage]
-    context: PromptContext
-    history: list[Turn]
-
-
-def prompt_for_reply(conversation: Conversation, question: Message, engine: Engine) -> ReplyPrompt:
-    """The messages the engine is given to answer `question`, and what they drew on."""
-    bot: Bot = conversation.bot
-    # The newest messages only: the window is cut to the model's context anyway.
-    history = recent_turns(conversation.pk, question.seq, HISTORY_MESSAGES)
-    context = gather_context(conversation, question)
-    prompt = build_messages(
-        persona=bot.persona,
-        history=history,
-        engine=engine,
-        max_tokens=bot.max_tokens,
-        context=context,
-    )
-    return ReplyPrompt(prompt, context, history)
-
-
-def generate_reply_for(claim: Claim) -> Message:
-    """Stream the reply: each frame is written to the row first, then published."""
-    reply, user = claim.reply, claim.question
-    conversation = user.conversation  # as claimed; _still_ours re-checks who owns it now
-    bot: Bot = conversation.bot
-    started = time.perf_counter()
-    queue_wait_ms = max(0, int((timezone.now() - user.created_at).total_seconds() * 1000))
-
-    engine = engine_for_bot(bot)
-    prompt, context, history = prompt_for_reply(conversation, user, engine)
-    usage = Usage()
-    frame_s = settings.LLM_STREAM_FRAME_MS / 1000
-    text = ""
-    pending = ""
-    last_flush = 0.0
-    ttft_ms: int | None = None
-
-    def flush() -> None:
-        nonlocal text, pending, last_flush
-        offset = len(text)
-        text += pending
-        _write_frame(claim, text)
-        publish_now(
-            reply.conversation_id,
-            {
-                "type": "reply.delta",
-                "message_id": reply.pk,
-                "seq": reply.seq,
-                "offset": offset,
-                "text": pending,
-            },
-        )
-        pending = ""
-        last_flush = time.perf_counter()
-
-    # A prepared answer (a matching FAQ, "I don't know, shall I get a person?", or the cited
-    # passage quoted) streams through the same frames as the model's words, and every text
-    # through the same guard (bots.answers).
-    plan = answers.plan_reply(bot, engine, context, user.text)
-    guard = answers.guard_for(bot, context, (turn.text for turn in history))
-    pieces = (
-        engine.stream(prompt, max_tokens=bot.max_tokens, temperature=bot.temperature, usage=usage)
-        if plan.text is None
-        else answers.stream_prepared(plan.text, frame_s)
-    )
-    # Celery's thread pool (SWITCHBOARD_LLM_CONCURRENCY > 1) enforces no time limit: the
-    # reply keeps its own, and an engine that is waiting (for a place in its batch) yields ""
-    # about once a second so that the lease is renewed and the limit checked meanwhile.
-    deadline = started + settings.LLM_SOFT_TIME_LIMIT
-    renew_s = LEASE.total_seconds() / 3
-    try:
-        for piece in pieces:
-            now = time.perf_counter()
-            if now > deadline:
-                raise SoftTimeLimitExceeded()
-            if not piece:
-                if now - last_flush >= renew_s:
-                    _write_frame(claim, text)  # the lease renewed; LostClaim after a takeover
-                    last_flush = now
-                continue
-            pending += guard.feed(piece)
-            if pending and ttft_ms is None:
-                ttft_ms = int((time.perf_counter() - started) * 1000)
-            # The first text goes out at once (time to first token); then one frame per interval.
-            if pending and (not text or time.perf_counter() - last_flush >= frame_s):
-                flush()
-            if guard.stopped:
-                log.info("reply %s cut by the guard: %s", reply.pk, guard.stopped)
-                break
-    finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()  # an engine's generator stops generating
-    pending += guard.close()
-    if pending:
-        flush()
-
-    final_text = guard.text or FALLBACK_TEXT
-    with transaction.atomic():
-        _still_ours(
-            claim,
-            text=final_text,
-            status=Message.Status.FINAL if guard.text else Message.Status.FAILED,
-            model_name=plan.model_name,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            # In the task queue, then for a place in the engine's batch (bots/engines/scheduler.py).
-            queue_wait_ms=queue_wait_ms + int(usage.queue_wait_s * 1000),
-            ttft_ms=ttft_ms,
-            total_ms=int((time.perf_counter() - started) * 1000),
-            engine_ttft_ms=int(usage.ttft_s * 1000) if usage.ttft_s is not None else None,
-            sources=[source.as_frame() for source in context.sources],
-            lease_until=None,
-            lease_token="",
-        )
-        publish_message_stored(reply.conversation_id, reply.pk)
-        finished = Message.objects.get(pk=reply.pk)
-        events.message_created(finished, conversation.organization_id)
-    return finished
-
-
-__all__ = [
-    "Busy",
-    "Claim",
-    "EngineError",
-    "LostClaim",
-    "claim_reply",
-    "fail_reply",
-    "generate_reply_for",
-    "release_claim",
-]
+    events.message_created(reply)
+    publish_message_stored(reply.conversation_id, reply.pk)

@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django import db
 from django.conf import settings
@@ -32,35 +31,11 @@ LLM_QUEUE = "llm"
     ignore_result=True,
 )
 def generate_reply(self: Task, user_message_id: int, after_conversation: int | None = None) -> None:
-    try:
-        claim = services.claim_reply(user_message_id, after_conversation=after_conversation)
-    except services.Busy as busy:
-        # Another attempt holds a live lease (a duplicate delivery): look again after it.
-        generate_reply.apply_async((user_message_id,), countdown=busy.retry_in + 0.5)
-        return
-    if claim is None:
-        return
-    try:
-        # desk's handoff rules follow the reply through its message.created event (the outbox).
-        services.generate_reply_for(claim)
-    except services.LostClaim:
-        log.info("reply to message %s: claim lost, stopping", user_message_id)
-    except SoftTimeLimitExceeded:
-        services.fail_reply(user_message_id, "timed out")
-    except EngineError as exc:
-        log.warning("reply to message %s failed: %s", user_message_id, exc)
-        if exc.permanent or claim.reply.attempts >= settings.LLM_MAX_ATTEMPTS:
-            services.fail_reply(user_message_id, str(exc))
-        else:
-            services.release_claim(claim)
-            generate_reply.apply_async((user_message_id,), countdown=2**claim.reply.attempts)
-    except Exception as exc:
-        log.exception("reply to message %s crashed", user_message_id)
-        if claim.reply.attempts >= settings.LLM_MAX_ATTEMPTS:
-            services.fail_reply(user_message_id, f"crashed: {exc}")
-        else:
-            services.release_claim(claim)
-            generate_reply.apply_async((user_message_id,), countdown=2**claim.reply.attempts)
+    """The reply pipeline (bots.services.generate_reply); desk's handoff rules follow the
+    reply through its message.created event (the outbox)."""
+    retry_in = services.generate_reply(user_message_id, after_conversation=after_conversation)
+    if retry_in is not None:
+        generate_reply.apply_async((user_message_id,), countdown=retry_in)
 
 
 @shared_task(queue=LLM_QUEUE, ignore_result=True)  # type: ignore[untyped-decorator]

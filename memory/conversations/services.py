@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
+from django.db.models import F
 
 from core.realtime import publish_message_stored
 from core.rows import Columns, cache_related, insert_columns, mark_inserted
@@ -58,16 +59,10 @@ def open_conversation(bot: Bot, visitor_id: str) -> Conversation:
 
 def allocate_seq(conversation_id: int) -> int:
     """Next seq of the conversation; call inside a transaction (the row lock orders writers)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1"  # noqa: S608
-            " WHERE id = %s RETURNING last_seq",
-            [conversation_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    updated = Conversation.objects.filter(pk=conversation_id).update(last_seq=F("last_seq") + 1)
+    if not updated:
         raise Conversation.DoesNotExist(conversation_id)
-    return int(row[0])
+    return Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
 
 
 _CONVERSATION = Columns(Conversation, "c")

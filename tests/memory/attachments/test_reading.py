@@ -10,8 +10,7 @@ import httpx
 import pytest
 from django.test import Client
 
-from bots.engines.registry import engine_for_bot
-from bots.services import prompt_for_reply
+from bots.services import collect_context, write_prompt
 from memory.conversations.models import Attachment, Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.desk.factories import make_agent
@@ -60,8 +59,8 @@ def test_a_screenshots_text_reaches_the_prompt_and_the_agent(
     assert stored.status == "done" and SAID in stored.text, (stored.status, stored.text)
     question = Message.objects.get(pk=ack["message"]["id"])
     conversation = Conversation.objects.select_related("bot").get(pk=question.conversation_id)
-    # What the engine is given for this reply (the function the reply itself calls).
-    prompt = prompt_for_reply(conversation, question, engine_for_bot(conversation.bot)).messages
+    # What the engine is given for this reply (the functions the reply itself calls).
+    prompt = write_prompt(question, collect_context(question)).messages
     customer = prompt[-1]
     assert customer["role"] == "user"
     assert customer["content"].startswith("My payment failed, what does this mean?\n")

@@ -122,7 +122,7 @@ class ReplyGuard:
     _checked: int = 0  # complete words checked so far
 
     def feed(self, piece: str) -> str:
-        if self.stopped:
+        if self.stopped or not piece:  # an engine waiting for its batch yields ""
             return ""
         self._text += piece
         leaked = [at for secret in self.canaries if (at := self._text.find(secret)) >= 0]

@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from memory.conversations.models import Attachment, Message
+from desk.services import claim_conversation, send_agent_message
+from memory.conversations.models import Attachment, Conversation, Message
 from tests.conftest import LivePlatform
 from tests.desk.factories import make_agent
 from tests.memory.attachments import files
@@ -141,13 +143,40 @@ def test_a_screenshot_attached_and_pasted_by_keyboard_shows_as_a_thumbnail_and_i
         page.keyboard.press("Enter")  # a file alone is a message
         wait_until(lambda: len(page.evaluate(THUMBNAILS)) == 2, timeout=20)
         wait_until(lambda: all(t["loaded"] for t in page.evaluate(THUMBNAILS)), timeout=20)
+
+        # 3. An agent takes over and replies with a file (the console's upload): the
+        # customer sees it in the thread.
+        conversation = Conversation.objects.get(bot=bot)
+        agent = make_agent(bot.organization)
+        claim_conversation(agent, conversation.pk)
+        client.force_login(agent)
+        uploaded = client.post(
+            f"/console/c/{conversation.pk}/uploads",
+            {"file": SimpleUploadedFile("how-it-looks.png", files.screenshot("Card active"))},
+        )
+        assert uploaded.status_code == 201, uploaded.content
+        send_agent_message(
+            agent,
+            conversation.pk,
+            "This is what it looks like now.",
+            attachment_ids=[uploaded.json()["attachment"]["id"]],
+        )
+        agents_image = page.locator('[data-role="agent"]').get_by_role(
+            "img", name="Image: how-it-looks.png"
+        )
+        expect(agents_image).to_be_visible()
+        assert page.evaluate(
+            """() => [...document.querySelector("switchboard-widget").shadowRoot
+              .querySelectorAll('[data-role="agent"] .files img')]
+              .every((img) => img.complete && img.naturalWidth > 0)"""
+        )
         assert not csp_errors, csp_errors
     finally:
         context.close()
 
     # Both were read by OCR in the background worker, linked to the customer's messages.
     def read() -> list[Attachment]:
-        rows = list(Attachment.objects.filter(conversation__bot=bot).order_by("pk"))
+        rows = list(Attachment.objects.filter(conversation__bot=bot, role="user").order_by("pk"))
         return rows if len(rows) == 2 and all(a.status == "done" for a in rows) else []
 
     shots = wait_until(read, timeout=120)
@@ -157,13 +186,12 @@ def test_a_screenshot_attached_and_pasted_by_keyboard_shows_as_a_thumbnail_and_i
     assert shots[1].message.text == ""  # type: ignore[union-attr]
 
     # The agent sees them with their text on the console.
-    client.force_login(make_agent(bot.organization))
     conversation_id = shots[0].conversation_id
     page_html = client.get(f"/console/c/{conversation_id}/").content.decode()
     data = json.loads(
         re.search(r'id="conversation-data"[^>]*>(.*?)</script>', page_html, re.S)[1]  # type: ignore[index]
     )
-    shown = [a for m in data["messages"] for a in m.get("attachments", [])]
+    shown = [a for m in data["messages"] if m["role"] == "user" for a in m["attachments"]]
     assert [a["text"] for a in shown] == [SAID, SAID]
 
 

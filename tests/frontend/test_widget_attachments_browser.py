@@ -106,6 +106,10 @@ def test_a_screenshot_attached_and_pasted_by_keyboard_shows_as_a_thumbnail_and_i
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_platform.url)
     context.set_default_timeout(30_000)
     page = context.new_page()
+    # Listening from the start: Playwright turns on its interception of file pickers
+    # without waiting for the browser, so `expect_file_chooser` alone around the key press
+    # raced it on the loaded machine (the picker opened unseen, once in five runs).
+    page.on("filechooser", lambda _chooser: None)
     csp_errors: list[str] = []
     page.on("console", lambda m: "Content Security Policy" in m.text and csp_errors.append(m.text))
     try:
@@ -165,10 +169,13 @@ def test_a_screenshot_attached_and_pasted_by_keyboard_shows_as_a_thumbnail_and_i
             "img", name="Image: how-it-looks.png"
         )
         expect(agents_image).to_be_visible()
-        assert page.evaluate(
-            """() => [...document.querySelector("switchboard-widget").shadowRoot
-              .querySelectorAll('[data-role="agent"] .files img')]
-              .every((img) => img.complete && img.naturalWidth > 0)"""
+        wait_until(  # loaded, not only laid out
+            lambda: page.evaluate(
+                """() => [...document.querySelector("switchboard-widget").shadowRoot
+                  .querySelectorAll('[data-role="agent"] .files img')]
+                  .every((img) => img.complete && img.naturalWidth > 0)"""
+            ),
+            timeout=20,
         )
         assert not csp_errors, csp_errors
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from accounts.access import NotFound, org_ids_for_user
@@ -48,9 +49,24 @@ def _conversation_id(frame: dict[str, Any]) -> int:
     return value
 
 
-def _text(frame: dict[str, Any]) -> str:
-    text = frame.get("text")
-    if not isinstance(text, str) or not text.strip():
+def _attachment_ids(frame: dict[str, Any]) -> tuple[int, ...]:
+    """Files the agent uploaded for this reply (POST /console/c/<id>/uploads)."""
+    ids = frame.get("attachments", [])
+    if (
+        not isinstance(ids, list)
+        or len(ids) > settings.ATTACHMENTS_PER_MESSAGE
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)
+    ):
+        raise ActionError(
+            "invalid_field",
+            f"'attachments' must be a list of at most {settings.ATTACHMENTS_PER_MESSAGE} ids",
+        )
+    return tuple(ids)
+
+
+def _text(frame: dict[str, Any], empty_ok: bool = False) -> str:
+    text = frame.get("text", "" if empty_ok else None)
+    if not isinstance(text, str) or not (text.strip() or empty_ok):
         raise ActionError("invalid_field", "'text' must be a non-empty string")
     if len(text) > MAX_TEXT:
         raise ActionError("too_long", f"'text' is over {MAX_TEXT} characters")
@@ -207,8 +223,12 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         return {"conversation_id": conversation.pk}
 
     async def do_send(self, frame: dict[str, Any]) -> dict[str, Any]:
+        files = _attachment_ids(frame)
         message = await database_sync_to_async(services.send_agent_message)(
-            self.user, _conversation_id(frame), _text(frame)
+            self.user,
+            _conversation_id(frame),
+            _text(frame, empty_ok=bool(files)),
+            attachment_ids=files,
         )
         return {"message_id": message.pk}
 

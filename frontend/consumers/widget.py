@@ -189,6 +189,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 "conversation_id": conversation.pk if conversation else None,
                 "status": self.status,
                 "bot": {"name": self.bot.name, "greeting": self.bot.greeting},
+                # What the attach control shows before a file is chosen (docs/attachments.md).
+                "uploads": upload_limits(),
             }
         )
         if conversation is not None and conversation.status != Conversation.Status.BOT:

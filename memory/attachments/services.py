@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -15,8 +16,9 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Organization
 from core.realtime import publish_message_stored
-from memory.conversations.attachments import attachment_storage
+from memory.conversations.attachments import attachment_storage, delete_files_on_commit
 from memory.conversations.models import Attachment, Conversation, Message
 
 from .checks import ALLOWED_NAMES, check_upload
@@ -93,6 +95,41 @@ def store_upload(
     except BaseException:
         storage.delete(stored_key)  # no row, no file
         raise
+
+
+def delete_expired_attachments(now: datetime | None = None, batch: int = 500) -> int:
+    """Delete the rows, then (on commit) the files, of attachments past their
+    organization's retention (`Organization.attachment_retention_days`, else
+    SWITCHBOARD_ATTACHMENT_RETENTION_DAYS; 0 keeps them), and of uploads never sent with a
+    message after SWITCHBOARD_ATTACHMENT_UNSENT_HOURS. Returns how many rows went.
+
+    The messages stay (their text); only their files go. Idempotent and bounded by `batch`
+    rows per transaction, so two sweeps at once or a crash half-way lose nothing.
+    """
+    now = now or timezone.now()
+    expired = Q(
+        message__isnull=True, created_at__lt=now - timedelta(hours=settings.ATTACHMENT_UNSENT_HOURS)
+    )
+    for org_id, days in Organization.objects.values_list("pk", "attachment_retention_days"):
+        days = settings.ATTACHMENT_RETENTION_DAYS if days is None else days
+        if days:
+            expired |= Q(
+                conversation__organization_id=org_id, created_at__lt=now - timedelta(days=days)
+            )
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                Attachment.objects.filter(expired)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", "key")[:batch]
+            )
+            if not rows:
+                return deleted
+            Attachment.objects.filter(pk__in=[pk for pk, _key in rows]).delete()
+            delete_files_on_commit([key for _pk, key in rows])
+        deleted += len(rows)
+        log.info("deleted %d expired attachments", len(rows))
 
 
 def _claim(attachment_id: int) -> bool:

@@ -11,3 +11,9 @@ from . import services
 def read_attachment(attachment_id: int) -> None:
     """Chained ahead of the reply to the message that sent the file (desk.intake)."""
     services.read_attachment(attachment_id)
+
+
+@shared_task(soft_time_limit=600, time_limit=660)  # type: ignore[untyped-decorator]
+def delete_expired_attachments() -> int:
+    """From beat: organizations' retention, and uploads never sent (docs/attachments.md)."""
+    return services.delete_expired_attachments()

@@ -63,6 +63,27 @@ def attachment_for_token(token: str) -> Attachment | None:
     return Attachment.objects.filter(pk=attachment_id, conversation_id=conversation_id).first()
 
 
+def attachment_metadata(attachment: Attachment, *, with_text: bool = True) -> dict[str, object]:
+    """For the API, webhooks and exports: what the file is and a signed link to it (a path
+    on this server, valid SWITCHBOARD_ATTACHMENT_URL_TTL_S), never its bytes."""
+    data: dict[str, object] = {
+        "id": attachment.pk,
+        "kind": attachment.kind,
+        "content_type": attachment.content_type,
+        "name": attachment.name,
+        "size": attachment.size,
+        "width": attachment.width,
+        "height": attachment.height,
+        "status": attachment.status,
+        "created_at": attachment.created_at,
+        "url": signed_url(attachment),
+        "url_expires_in": settings.ATTACHMENT_URL_TTL_S,
+    }
+    if with_text:
+        data["text"] = attachment.text
+    return data
+
+
 def attachment_payload(attachment: Attachment) -> AttachmentPayload:
     return {
         "id": attachment.pk,

@@ -14,7 +14,8 @@ from typing import Any
 
 from core import outbox
 
-from .models import Contact, Conversation, Feedback, Message
+from .attachments import attachment_metadata
+from .models import Attachment, Contact, Conversation, Feedback, Message
 
 CONVERSATION_CREATED = "conversation.created"
 HANDOFF_REQUESTED = "handoff.requested"  # bot → waiting
@@ -40,7 +41,7 @@ def conversation_data(conversation: Conversation) -> dict[str, Any]:
 
 
 def message_data(message: Message) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "message_id": message.pk,
         "conversation_id": message.conversation_id,
         "seq": message.seq,
@@ -48,7 +49,16 @@ def message_data(message: Message) -> dict[str, Any]:
         "status": message.status,
         "text": message.text,
         "created_at": message.created_at,
+        "attachments": [],
     }
+    if message.role in (Message.Role.USER, Message.Role.AGENT):
+        # Metadata and a signed, expiring link; never the bytes (docs/api.md). Their text is
+        # read later (`GET /api/conversations/{id}/messages` has it, with fresh links).
+        data["attachments"] = [
+            attachment_metadata(a, with_text=False)
+            for a in Attachment.objects.filter(message_id=message.pk).order_by("pk")
+        ]
+    return data
 
 
 def _conversation_event(kind: str, conversation: Conversation) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
@@ -11,6 +12,7 @@ from core.realtime import publish_message_stored
 from core.rows import Columns, cache_related, insert_columns, mark_inserted
 
 from . import events
+from .attachments import link_attachments
 from .models import Contact, Conversation, Feedback, Message
 
 if TYPE_CHECKING:  # a bot is named by its row ("bots.Bot"): bots sit above this layer
@@ -108,9 +110,17 @@ def append_message(message: Message) -> Conversation | None:
 
 
 def record_user_message(
-    conversation: Conversation, client_id: str, text: str, *, announce: bool = True
+    conversation: Conversation,
+    client_id: str,
+    text: str,
+    *,
+    announce: bool = True,
+    attachment_ids: Sequence[int] = (),
 ) -> tuple[Message, bool]:
     """Store a customer message once per client id; returns (message, created).
+
+    The uploads it sends (`attachment_ids`) are linked before its event is recorded, so the
+    webhook's payload lists them.
 
     Committed before the caller acknowledges; a resend of the same client id returns the
     stored message instead of making a second one. `announce=False` leaves publishing the
@@ -129,6 +139,7 @@ def record_user_message(
         )
         if append_message(message) is None:
             return Message.objects.get(conversation=conversation, client_id=client_id), False
+        link_attachments(message, attachment_ids)
         events.message_created(message)
         if announce:
             publish_message_stored(conversation.pk, message.pk)

@@ -24,6 +24,7 @@ Taking and handing off cut a bot reply in flight (`cut_streaming_replies`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -35,6 +36,7 @@ from django.utils import timezone
 from core.realtime import publish_message_stored
 
 from . import events
+from .attachments import link_attachments
 from .models import Conversation, Message
 from .services import allocate_seq
 
@@ -185,7 +187,9 @@ def lock_owned(conversation_id: int, agent: User) -> Conversation:
     return locked
 
 
-def _append_agent_message(conversation: Conversation, text: str, author: User | None) -> Message:
+def _append_agent_message(
+    conversation: Conversation, text: str, author: User | None, files: Sequence[int] = ()
+) -> Message:
     message = Message.objects.create(
         conversation=conversation,
         seq=allocate_seq(conversation.pk),
@@ -194,16 +198,21 @@ def _append_agent_message(conversation: Conversation, text: str, author: User | 
         status=Message.Status.RECEIVED,
         author=author,
     )
+    # The agent's uploads for it (desk.services.upload_agent_file), before its event: the
+    # webhook's payload lists them.
+    link_attachments(message, files)
     events.message_created(message, conversation.organization_id)
     publish_message_stored(conversation.pk, message.pk)
     return message
 
 
-def post_agent_message(conversation_id: int, agent: User, text: str) -> Message:
-    """The owner's message; Conflict unless `agent` owns the conversation."""
+def post_agent_message(
+    conversation_id: int, agent: User, text: str, attachment_ids: Sequence[int] = ()
+) -> Message:
+    """The owner's message, with their uploads; Conflict unless `agent` owns the conversation."""
     with transaction.atomic(savepoint=False):
         conversation = lock_owned(conversation_id, agent)
-        return _append_agent_message(conversation, text, agent)
+        return _append_agent_message(conversation, text, agent, attachment_ids)
 
 
 def post_integration_message(conversation_id: int, text: str) -> Message:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
+from memory.conversations.attachments import attachment_metadata
 from memory.conversations.models import Contact, Conversation, Feedback, Message
 from memory.conversations.sources import Source
 from memory.embeddings import embed_one
@@ -132,8 +133,16 @@ def export_contact(contact_id: int) -> dict[str, Any]:
                         "role": m.role,
                         "text": m.text,
                         "created_at": m.created_at.isoformat(),
+                        # The files: what they are, what was read from them and a signed
+                        # link (valid for SWITCHBOARD_ATTACHMENT_URL_TTL_S), not the bytes.
+                        "attachments": [
+                            {**attachment_metadata(a), "created_at": a.created_at.isoformat()}
+                            for a in m.attachments.all()
+                        ],
                     }
-                    for m in Message.objects.filter(conversation=conversation).order_by("seq")
+                    for m in Message.objects.filter(conversation=conversation)
+                    .prefetch_related("attachments")
+                    .order_by("seq")
                 ],
             }
         )

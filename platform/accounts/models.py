@@ -13,6 +13,15 @@ class Organization(models.Model):
     # Names from the operator's model registry (settings.MODELS) its bots may use; empty:
     # every entry. Set by the operator (superuser), never by the tenant.
     allowed_models = models.JSONField(default=list, blank=True)
+    # Attachments (docs/attachments.md): files and their rows are deleted this many days
+    # after upload by beat's `delete_expired_attachments`; empty: the installation's default
+    # (SWITCHBOARD_ATTACHMENT_RETENTION_DAYS), 0: kept until the customer is erased.
+    attachment_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete attachments this many days after upload (empty: the server's "
+        "default; 0: keep them).",
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -9,6 +9,9 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import Field
 
+from memory.conversations.attachments import attachment_metadata
+from memory.conversations.models import Message
+
 T = TypeVar("T")
 
 # Postgres text cannot hold NUL; refusing it here gives a 422 instead of a database error.
@@ -39,6 +42,10 @@ class OrganizationOut(Schema):
     name: str
     slug: str
     created_at: datetime
+    attachment_retention_days: int | None = Field(
+        description="Attachments are deleted this many days after upload (null: the server's "
+        "default, SWITCHBOARD_ATTACHMENT_RETENTION_DAYS; 0: kept)."
+    )
 
 
 EngineName = Literal["llamacpp", "transformers", "openai"]
@@ -107,6 +114,23 @@ class ConversationOut(Schema):
     updated_at: datetime
 
 
+class AttachmentOut(Schema):
+    """A file on a message: metadata and a signed link, never the bytes (docs/api.md)."""
+
+    id: int
+    kind: Literal["image", "pdf", "text", "audio"]
+    content_type: str
+    name: str
+    size: int
+    width: int | None
+    height: int | None
+    status: Literal["pending", "running", "done", "failed"]
+    text: str = Field(description="What was read from it: OCR, the PDF's text, a transcript.")
+    created_at: datetime
+    url: str = Field(description="A path on this server that serves the file; signed, expiring.")
+    url_expires_in: int = Field(description="Seconds the link stays valid from now.")
+
+
 class MessageOut(Schema):
     id: int
     conversation_id: int
@@ -121,7 +145,12 @@ class MessageOut(Schema):
     total_ms: int | None
     completion_tokens: int | None
     sources: list[dict[str, Any]]
+    attachments: list[AttachmentOut]
     created_at: datetime
+
+    @staticmethod
+    def resolve_attachments(message: Message) -> list[dict[str, object]]:
+        return [attachment_metadata(a) for a in message.attachments.all()]
 
 
 class AgentMessageIn(Schema):

@@ -23,7 +23,6 @@ from desk.services import (
     reopen_if_resolved,
 )
 from memory.attachments.tasks import read_attachment
-from memory.conversations.attachments import link_attachments
 from memory.conversations.models import Attachment, Conversation, Message
 from memory.conversations.services import record_feedback, record_user_message
 
@@ -41,12 +40,14 @@ def accept_customer_message(
     behind the reading tasks instead (docs/attachments.md).
     """
     with transaction.atomic():
-        message, created = record_user_message(conversation, client_id, text, announce=False)
+        message, created = record_user_message(
+            conversation, client_id, text, announce=False, attachment_ids=attachment_ids
+        )
         reads: list[Signature] = []
         if created and attachment_ids:
-            linked = link_attachments(message, attachment_ids)
             reads = [
-                read_attachment.si(a.pk) for a in linked if a.status == Attachment.Status.PENDING
+                read_attachment.si(a.pk)
+                for a in message.attachments.filter(status=Attachment.Status.PENDING)
             ]
         if created:
             # Read under the row lock the seq allocation took: current, whatever the socket's

@@ -8,6 +8,7 @@ the audit row, events, webhooks, auto-assignment) is added here, in the same tra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -30,8 +31,10 @@ from desk.triggers import (
     policy_for,
     sentiment_trending_negative,
 )
+from memory.attachments.services import store_upload
+from memory.attachments.tasks import read_attachment
 from memory.conversations import states
-from memory.conversations.models import Conversation, Message
+from memory.conversations.models import Attachment, Conversation, Message
 from memory.conversations.states import Conflict
 from memory.knowledge.models import Lookup
 
@@ -69,17 +72,36 @@ def _owned(agent: User, conversation_id: int) -> Conversation:
     return states.lock_owned(conversation_id, agent)
 
 
+def upload_agent_file(agent: User, conversation_id: int, data: bytes, name: str) -> Attachment:
+    """A file for the owner's next reply: the customers' checks and storage
+    (`memory.attachments.services.store_upload`; raises `checks.Refused`). NotFound for a
+    foreign conversation, Conflict for one the agent does not own."""
+    with transaction.atomic():
+        conversation = _owned(agent, conversation_id)
+        return store_upload(conversation, data, name, role=Message.Role.AGENT, author=agent)
+
+
 def send_agent_message(
-    agent: User, conversation_id: int, text: str, *, claim: bool = False
+    agent: User,
+    conversation_id: int,
+    text: str,
+    *,
+    claim: bool = False,
+    attachment_ids: Sequence[int] = (),
 ) -> Message:
-    """The owner's message. With `claim`, an agent first takes a conversation nobody owns yet
-    (from the bot or the queue) exactly as a console claim does, in the same transaction."""
+    """The owner's message, with the files they uploaded for it (`upload_agent_file`). With
+    `claim`, an agent first takes a conversation nobody owns yet (from the bot or the queue)
+    exactly as a console claim does, in the same transaction."""
     conversation = access_conversation_for_agent(agent, conversation_id)
     with transaction.atomic():
         if claim:
             take_conversation(conversation, agent, agent, "claim", via="api")
-        message = states.post_agent_message(conversation.pk, agent, text)
+        message = states.post_agent_message(
+            conversation.pk, agent, text, attachment_ids=attachment_ids
+        )
         audit(agent, conversation.organization_id, "message", conversation, message_id=message.pk)
+        for attachment in message.attachments.filter(status=Attachment.Status.PENDING):
+            read_attachment.delay_on_commit(attachment.pk)  # its text, for the console
     return message
 
 

@@ -6,17 +6,19 @@ agent actions go over the console socket (frontend/consumers/console.py).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import ADMIN_ROLES, NotFound, org_ids_for_user, orgs_for_user
 from core.throttle import limit_login_posts
-from desk import lockout, selectors
+from desk import lockout, selectors, services
 from desk.models import AuditEvent, CannedResponse
+from memory.attachments.checks import Refused
 from memory.conversations.attachments import file_response
 from memory.conversations.frames import display_name
 
@@ -112,6 +114,33 @@ def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
     except NotFound:
         raise Http404 from None
     return file_response(found)
+
+
+@login_required(login_url=LOGIN_URL)
+@require_POST
+def upload(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    """A file for the agent's next reply in a conversation they own (docs/attachments.md);
+    the socket's `send` then names it. Same checks and storage as the customers' files."""
+    user = _agent(request)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _refusal("missing_file", "send the file as the form field 'file'", 400)
+    if upload.size is not None and upload.size > settings.ATTACHMENT_MAX_BYTES:
+        cap = settings.ATTACHMENT_MAX_BYTES // 1024
+        return _refusal("too_large", f"the file is over the {cap} KB limit", 413)
+    try:
+        found = services.upload_agent_file(user, conversation_id, upload.read(), upload.name or "")
+    except NotFound:
+        raise Http404 from None
+    except services.Conflict:
+        return _refusal("not_yours", "claim the conversation before sending files", 409)
+    except Refused as refused:
+        return _refusal(refused.code, refused.detail, 413 if refused.code == "too_large" else 422)
+    return JsonResponse({"attachment": selectors.console_attachment(found)}, status=201)
+
+
+def _refusal(code: str, detail: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
 
 
 @login_required(login_url=LOGIN_URL)

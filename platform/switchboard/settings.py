@@ -261,6 +261,14 @@ ATTACHMENT_URL_TTL_S = config.env_int("SWITCHBOARD_ATTACHMENT_URL_TTL_S", 3600, 
 ATTACHMENTS_PER_MESSAGE = config.env_int("SWITCHBOARD_ATTACHMENTS_PER_MESSAGE", 5, minimum=1)
 # Reading attachments in the background worker: at most this many characters of text kept.
 ATTACHMENT_TEXT_CHARS = config.env_int("SWITCHBOARD_ATTACHMENT_TEXT_CHARS", 4000, minimum=100)
+# Retention: attachments older than this many days are deleted (an organization's own
+# `attachment_retention_days` wins; 0 keeps them); uploads never sent with a message go after
+# SWITCHBOARD_ATTACHMENT_UNSENT_HOURS. Beat checks every SWITCHBOARD_ATTACHMENT_SWEEP_INTERVAL_S.
+ATTACHMENT_RETENTION_DAYS = config.env_int("SWITCHBOARD_ATTACHMENT_RETENTION_DAYS", 0, minimum=0)
+ATTACHMENT_UNSENT_HOURS = config.env_int("SWITCHBOARD_ATTACHMENT_UNSENT_HOURS", 24, minimum=1)
+ATTACHMENT_SWEEP_INTERVAL_S = config.env_int(
+    "SWITCHBOARD_ATTACHMENT_SWEEP_INTERVAL_S", 3600, minimum=60
+)
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -304,6 +312,7 @@ CELERY_TASK_ROUTES = {
     "memory.knowledge.tasks.ingest_document": {"queue": "embeddings"},
     # OCR and transcription: CPU-heavy, in the niced background worker.
     "memory.attachments.tasks.read_attachment": {"queue": "embeddings"},
+    "memory.attachments.tasks.delete_expired_attachments": {"queue": "celery"},
     "bots.topics.tasks.label_message": {"queue": "embeddings"},
     "bots.topics.tasks.train_topic_classifier": {"queue": "embeddings"},
     # Tenants' receivers, however slow, wait on their own worker (supervisor.WEBHOOK_QUEUES).
@@ -334,6 +343,10 @@ CELERY_BEAT_SCHEDULE = {
     "summarise-ended-conversations": {
         "task": "bots.tasks.summarise_ended_conversations",
         "schedule": 60.0,
+    },
+    "delete-expired-attachments": {
+        "task": "memory.attachments.tasks.delete_expired_attachments",
+        "schedule": float(ATTACHMENT_SWEEP_INTERVAL_S),
     },
 }
 # One beat sends the schedule at a time (core.beat: a Redis lock); a standby beat

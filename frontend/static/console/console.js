@@ -198,10 +198,39 @@
     $("canned").addEventListener("change", function () {
       var r = canned[parseInt(this.value, 10)]; if (r) $("reply").value = r.text;
     });
+    // Files for the next reply: uploaded at once (same checks as the customers'), sent by id.
+    var replyFiles = [];
+    $("attach").addEventListener("click", function () { $("attach-file").click(); });
+    $("attach-file").addEventListener("change", function () {
+      Array.prototype.forEach.call(this.files, uploadReplyFile);
+      this.value = "";
+    });
+    function uploadReplyFile(file) {
+      var li = el("li", file.name + " (uploading…)"); $("reply-files").appendChild(li);
+      var item = {busy: true, node: li}; replyFiles.push(item);
+      var form = new FormData(); form.append("file", file, file.name);
+      var csrf = document.querySelector("input[name=csrfmiddlewaretoken]");
+      fetch("/console/c/" + conversationId + "/uploads", {
+        method: "POST", body: form, credentials: "same-origin",
+        headers: {"X-CSRFToken": csrf ? csrf.value : ""}
+      }).then(function (r) { return r.json().then(function (body) { return {ok: r.status === 201, body: body}; }); })
+        .then(function (res) {
+          item.busy = false;
+          if (res.ok) { item.id = res.body.attachment.id; li.textContent = file.name + " (ready)"; }
+          else {
+            var why = (res.body.error && res.body.error.detail) || "refused";
+            li.textContent = file.name + ": not attached, " + why; $("error").textContent = "Couldn't attach " + file.name + ": " + why;
+          }
+        }, function () { item.busy = false; li.textContent = file.name + ": upload failed"; });
+    }
     $("composer").addEventListener("submit", function (event) {
       event.preventDefault();
-      var text = $("reply").value.trim(); if (!text) return;
-      act("send", {text: text}); $("reply").value = ""; act("typing", {on: false}); typingOn = false;
+      if (replyFiles.some(function (f) { return f.busy; })) { $("error").textContent = "Wait until the files are uploaded."; return; }
+      var ids = replyFiles.filter(function (f) { return f.id; }).map(function (f) { return f.id; });
+      var text = $("reply").value.trim(); if (!text && !ids.length) return;
+      act("send", ids.length ? {text: text, attachments: ids} : {text: text});
+      replyFiles = []; $("reply-files").textContent = "";
+      $("reply").value = ""; act("typing", {on: false}); typingOn = false;
     });
     var typingOn = false, typingTimer = null;
     $("reply").addEventListener("input", function () {

@@ -224,6 +224,19 @@ h3{font-size:15px;font-weight:600}
 .notice:empty{display:none}
 ul.items{list-style:none;display:flex;flex-direction:column;gap:6px}
 ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-start}
+.icon{width:34px;height:34px;flex:none;border-radius:8px;color:#1f4fbf;display:flex;align-items:center;justify-content:center}
+.icon svg{width:20px;height:20px;fill:currentColor}
+.icon[aria-pressed=true]{background:#b42318;color:#fff}
+.tray{padding:6px 10px 0;display:flex;flex-direction:column;gap:4px;background:#fff;border-top:1px solid #d5dae5;font-size:12px;color:#4b5563}
+.tray ul{list-style:none;display:flex;flex-wrap:wrap;gap:6px}
+.tray li{display:flex;gap:6px;align-items:center;border:1px solid #d5dae5;border-radius:8px;padding:2px 6px;max-width:100%}
+.tray li.bad{border-color:#b42318;color:#b42318}
+.tray progress{width:60px}
+.rec{display:flex;gap:8px;align-items:center;color:#b42318;font-weight:600}
+.panel.drop{outline:3px dashed #1f4fbf;outline-offset:-6px}
+.files{display:flex;flex-direction:column;gap:4px;align-items:inherit}
+.files img{display:block;max-width:220px;max-height:160px;border-radius:8px;border:1px solid #d5dae5;background:#fff}
+.files audio{width:230px;max-width:100%}
 `;
 
   // ---------------------------------------------------------------- the widget's DOM
@@ -293,6 +306,60 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     },
     oninput: onTypingInput,
   });
+  const CLIP_ICON =
+    "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z";
+  const MIC_ICON =
+    "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-3.1a7 7 0 0 0 6-6.9z";
+  const limitsHint = h("p", { id: "sb-limits" });
+  const fileInput = h("input", {
+    type: "file",
+    multiple: true,
+    hidden: true,
+    tabindex: "-1",
+    accept: "image/png,image/jpeg,image/webp,image/gif,application/pdf,text/plain,audio/*",
+    onchange: () => {
+      addFiles(fileInput.files);
+      fileInput.value = "";
+    },
+  });
+  const attachButton = h(
+    "button",
+    {
+      class: "icon",
+      type: "button",
+      "aria-label": "Attach a file",
+      "aria-describedby": "sb-limits",
+      title: "Attach a file",
+      onclick: () => fileInput.click(),
+    },
+    svg(CLIP_ICON),
+  );
+  const recordButton = h(
+    "button",
+    {
+      class: "icon",
+      type: "button",
+      "aria-label": "Record a voice note",
+      "aria-pressed": "false",
+      title: "Record a voice note",
+      onclick: () => toggleRecording(),
+    },
+    svg(MIC_ICON),
+  );
+  const recTimer = h("span", { role: "timer", "aria-label": "Recording time" }, "0:00");
+  const recRow = h(
+    "div",
+    { class: "rec", hidden: true },
+    h("span", null, "● Recording"),
+    recTimer,
+    h(
+      "button",
+      { class: "secondary", type: "button", onclick: () => toggleRecording() },
+      "Stop recording",
+    ),
+  );
+  const trayList = h("ul", { "aria-label": "Files to send" });
+  const tray = h("div", { class: "tray", hidden: true }, limitsHint, recRow, trayList);
   const composer = h(
     "form",
     {
@@ -302,7 +369,10 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         submit();
       },
     },
+    attachButton,
+    recordButton,
     input,
+    fileInput,
     h("button", { class: "primary", type: "submit" }, "Send"),
   );
   const memoryView = h("section", { class: "view", hidden: true, "aria-labelledby": "sb-mem" });
@@ -332,6 +402,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     log,
     memoryView,
     notice,
+    tray,
     composer,
   );
   log.append(greeting, typing);
@@ -484,6 +555,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         }
         state.conversationId = frame.conversation_id;
         if (frame.bot) state.bot = frame.bot;
+        setUploads(frame.uploads);
         title.textContent = state.bot.name || "Chat";
         greeting.firstChild.textContent = state.bot.greeting || "";
         show(greeting, Boolean(state.bot.greeting));
@@ -496,7 +568,7 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         state.attempts = 0;
         setConnection("");
         for (const item of state.pending.values()) {
-          send({ type: "message", client_id: item.client_id, text: item.text });
+          send(messageFrame(item));
         }
         for (const frame of outbox.values()) send(frame);
         outbox.clear();
@@ -538,6 +610,9 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
         break;
       case "memory":
         renderMemory(frame);
+        break;
+      case "upload.url":
+        gotUploadUrl(frame);
         break;
       case "memory.export":
         downloadJson(frame.data);
@@ -673,7 +748,9 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     const bubble = h("div", { class: "bubble" });
     if (role === "user") bubble.textContent = msg.text;
     else bubble.append(markdown(msg.text || ""));
-    kids.push(bubble);
+    if (msg.text || role !== "user") kids.push(bubble);
+    if (Array.isArray(msg.attachments) && msg.attachments.length)
+      kids.push(renderFiles(msg.attachments));
     if (role === "bot" && msg.status === "failed") {
       kids.push(h("div", { class: "meta" }, "Something went wrong. You can ask for a person."));
     }
@@ -758,31 +835,48 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
   // ---------------------------------------------------------------- sending
 
   function savePending() {
-    const list = [...state.pending.values()].map(({ client_id, text }) => ({ client_id, text }));
+    const list = [...state.pending.values()].map(({ client_id, text, attachments }) => ({
+      client_id,
+      text,
+      attachments,
+    }));
     save(session, "pending", JSON.stringify(list));
   }
 
-  function addPending(clientId, text) {
+  const messageFrame = ({ client_id, text, attachments }) =>
+    attachments && attachments.length
+      ? { type: "message", client_id, text, attachments: attachments.map((a) => a.id) }
+      : { type: "message", client_id, text };
+
+  function addPending(clientId, text, attachments) {
     const meta = h("div", { class: "meta" }, "Sending…");
     const el = h(
       "div",
       { class: "msg user pending", "data-role": "user", "data-status": "sending" },
-      h("div", { class: "bubble" }, text),
+      text ? h("div", { class: "bubble" }, text) : null,
+      attachments && attachments.length ? renderFiles(attachments) : null,
       meta,
     );
     log.insertBefore(el, typing);
-    state.pending.set(clientId, { client_id: clientId, text, el, meta });
+    state.pending.set(clientId, { client_id: clientId, text, attachments, el, meta });
   }
 
   function submit() {
     const text = input.value.trim();
-    if (!text) return;
+    if (files.some((f) => f.busy)) {
+      notice.textContent = "Please wait until your files are uploaded.";
+      return;
+    }
+    const attachments = files.filter((f) => f.attachment).map((f) => f.attachment);
+    if (!text && !attachments.length) return;
+    files.length = 0;
+    trayList.replaceChildren();
     const clientId = randomId();
-    addPending(clientId, text);
+    addPending(clientId, text, attachments);
     savePending();
     input.value = "";
     notice.textContent = "";
-    if (state.ready) send({ type: "message", client_id: clientId, text });
+    if (state.ready) send(messageFrame(state.pending.get(clientId)));
     else if (!state.ws) connect();
     typingSent(false);
     atBottom = true;
@@ -1159,6 +1253,219 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     setTimeout(() => URL.revokeObjectURL(url), 5000);
   }
 
+
+  // ---------------------------------------------------------------- attachments
+
+  // Files go over HTTP to a short-lived upload URL the socket hands out (docs/attachments.md);
+  // the message then names them by id. The server decides the type by content, whatever the
+  // file is called.
+  const files = []; // {file, name, el, bar, attachment, error, busy}
+  let limits = null;
+  let uploadUrl = null; // {url, until}
+  let urlWaiters = [];
+
+  const kb = (n) => (n >= 1048576 ? Math.round(n / 1048576) + " MB" : Math.round(n / 1024) + " KB");
+  // Server paths only (signed links), made absolute against the widget's own host.
+  const abs = (u) =>
+    typeof u === "string" && u[0] === "/" && u[1] !== "/" ? new URL(u, SRC).href : null;
+
+  function setUploads(value) {
+    limits = value && value.max_bytes ? value : null;
+    show(attachButton, Boolean(limits));
+    show(recordButton, Boolean(limits && window.MediaRecorder && navigator.mediaDevices));
+    show(tray, Boolean(limits));
+    if (limits) {
+      limitsHint.textContent = `You can attach ${limits.types}; up to ${kb(limits.max_bytes)} each, ${limits.max_files} per message.`;
+    }
+  }
+  setUploads(null);
+
+  function getUploadUrl() {
+    if (uploadUrl && uploadUrl.until > Date.now()) return Promise.resolve(uploadUrl.url);
+    return new Promise((resolve) => {
+      urlWaiters.push(resolve);
+      sendWhenReady({ type: "upload.request" });
+    });
+  }
+  function gotUploadUrl(frame) {
+    const url = abs(frame.url);
+    if (!url) return;
+    uploadUrl = { url, until: Date.now() + ((frame.expires_in || 60) - 30) * 1000 };
+    if (frame.max_bytes) setUploads(frame);
+    for (const resolve of urlWaiters) resolve(url);
+    urlWaiters = [];
+  }
+
+  function refuse(item, why) {
+    item.error = why;
+    item.busy = false;
+    item.el.className = "bad";
+    item.label.textContent = `${item.name}: not attached, ${why}`;
+    item.bar.remove();
+    notice.textContent = `Couldn't attach ${item.name}: ${why}.`;
+  }
+
+  function addFiles(list) {
+    if (!limits) return;
+    notice.textContent = "";
+    for (const file of Array.from(list || [])) {
+      const name = String(file.name || "file").slice(0, 80);
+      const item = { file, name, busy: true };
+      item.label = h("span", null, name);
+      item.bar = h("progress", { max: "1", value: "0", "aria-label": "Uploading " + name });
+      item.el = h(
+        "li",
+        null,
+        item.label,
+        item.bar,
+        h(
+          "button",
+          {
+            class: "chip",
+            type: "button",
+            "aria-label": "Remove " + name,
+            onclick: () => {
+              if (item.xhr) item.xhr.abort();
+              files.splice(files.indexOf(item), 1);
+              item.el.remove();
+              input.focus();
+            },
+          },
+          "✕",
+        ),
+      );
+      files.push(item);
+      trayList.append(item.el);
+      if (files.filter((f) => !f.error).length > limits.max_files) {
+        refuse(item, `at most ${limits.max_files} files per message`);
+      } else if (file.size > limits.max_bytes) {
+        refuse(item, `it is over the ${kb(limits.max_bytes)} limit`);
+      } else upload(item, true);
+    }
+  }
+
+  function upload(item, again) {
+    getUploadUrl().then((url) => {
+      if (!files.includes(item)) return;
+      const xhr = (item.xhr = new XMLHttpRequest());
+      const form = new FormData();
+      form.append("file", item.file, item.name);
+      xhr.open("POST", url);
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable) item.bar.value = e.loaded / e.total;
+      };
+      xhr.onerror = () => refuse(item, "the upload failed; check your connection");
+      xhr.onload = () => {
+        let body = {};
+        try {
+          body = JSON.parse(xhr.responseText);
+        } catch {
+          /* not JSON: a proxy's page */
+        }
+        if (xhr.status === 201 && body.attachment) {
+          item.attachment = body.attachment;
+          item.busy = false;
+          item.bar.remove();
+          item.label.textContent = item.name + " (ready)";
+        } else if (xhr.status === 403 && again && body.error && body.error.code === "expired") {
+          uploadUrl = null;
+          upload(item, false);
+        } else refuse(item, (body.error && body.error.detail) || "the server refused it");
+      };
+      xhr.send(form);
+    });
+  }
+
+  function renderFiles(list) {
+    return h(
+      "div",
+      { class: "files" },
+      list.map((a) => {
+        const url = abs(a.url);
+        const name = String(a.name || "file");
+        if (!url) return h("span", { class: "meta" }, name);
+        if (a.kind === "image")
+          return h(
+            "a",
+            { href: url, target: "_blank", rel: "noopener noreferrer" },
+            h("img", { src: url, alt: "Image: " + name, loading: "lazy" }),
+          );
+        if (a.kind === "audio")
+          return h("audio", {
+            controls: true,
+            preload: "metadata",
+            src: url,
+            "aria-label": "Voice note: " + name,
+          });
+        return safeLink(url, "File: " + name, name);
+      }),
+    );
+  }
+
+  panel.addEventListener("dragover", (e) => {
+    if (!limits || !e.dataTransfer || ![...e.dataTransfer.types].includes("Files")) return;
+    e.preventDefault();
+    panel.classList.add("drop");
+  });
+  panel.addEventListener("dragleave", () => panel.classList.remove("drop"));
+  panel.addEventListener("drop", (e) => {
+    panel.classList.remove("drop");
+    if (!limits || !e.dataTransfer || !e.dataTransfer.files.length) return;
+    e.preventDefault();
+    addFiles(e.dataTransfer.files);
+  });
+  input.addEventListener("paste", (e) => {
+    const pasted = e.clipboardData ? [...e.clipboardData.files] : [];
+    if (!limits || !pasted.length) return;
+    e.preventDefault(); // a screenshot: attached, not pasted as text
+    addFiles(pasted.map((f, i) => (f.name ? f : new File([f], `pasted-${i + 1}.png`, f))));
+  });
+
+  // Voice notes: MediaRecorder; the record button toggles, the timer shows how long.
+  let recorder = null;
+  function toggleRecording() {
+    if (recorder) {
+      recorder.stop();
+      return;
+    }
+    navigator.mediaDevices.getUserMedia({ audio: true }).then(
+      (stream) => {
+        const type = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/webm"].find(
+          (t) => MediaRecorder.isTypeSupported(t),
+        );
+        const rec = (recorder = new MediaRecorder(stream, type ? { mimeType: type } : {}));
+        const chunks = [];
+        const started = Date.now();
+        const tick = () => {
+          const s = Math.floor((Date.now() - started) / 1000);
+          recTimer.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+          if (s >= 300) rec.stop(); // five minutes at most
+        };
+        const timer = setInterval(tick, 250);
+        rec.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+        rec.onstop = () => {
+          clearInterval(timer);
+          for (const track of stream.getTracks()) track.stop();
+          recorder = null;
+          show(recRow, false);
+          recordButton.setAttribute("aria-pressed", "false");
+          const mime = (rec.mimeType || "audio/webm").split(";")[0];
+          const ext = mime.includes("ogg") ? "ogg" : "webm";
+          addFiles([new File(chunks, `voice-note.${ext}`, { type: mime })]);
+          recordButton.focus();
+        };
+        rec.start(1000);
+        tick();
+        show(recRow, true);
+        recordButton.setAttribute("aria-pressed", "true");
+        recRow.querySelector("button").focus();
+      },
+      () => {
+        notice.textContent = "Couldn't record: the microphone is not available or not allowed.";
+      },
+    );
+  }
+
   // ---------------------------------------------------------------- open / close
 
   function setOpen(open) {
@@ -1183,8 +1490,9 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
   // Messages typed before a reload that never got their ack are sent again (same client_id).
   try {
     for (const item of JSON.parse(load(session, "pending") || "[]")) {
-      if (item && item.client_id && item.text)
-        addPending(String(item.client_id), String(item.text));
+      const attachments = Array.isArray(item && item.attachments) ? item.attachments : [];
+      if (item && item.client_id && (item.text || attachments.length))
+        addPending(String(item.client_id), String(item.text || ""), attachments);
     }
   } catch {
     /* a damaged entry: drop it */

@@ -85,7 +85,9 @@ def list_messages(
     params: Query[PageParams],
 ) -> dict[str, object]:
     conversation = _conversation(request, conversation_id)
-    rows = Message.objects.filter(conversation=conversation, seq__gt=filters.after_seq)
+    rows = Message.objects.filter(
+        conversation=conversation, seq__gt=filters.after_seq
+    ).prefetch_related("attachments")
     if filters.role:
         rows = rows.filter(role=filters.role)
     return page(rows.order_by("seq"), params)

@@ -176,6 +176,11 @@ class GenerationScheduler:
             log.error("%s: the generation loop stopped; starting a new one", self.name)
             self._fail_active(SchedulerError("the generation loop stopped"))
         manager = self._model.init_continuous_batching(**self._manager_kwargs())
+        self._run(manager)
+        return manager
+
+    def _run(self, manager: Any) -> None:
+        """Start the library's generation loop, and the thread that routes its output."""
         manager.start()
         self._manager = manager
         if self._router is None or not self._router.is_alive():
@@ -183,7 +188,6 @@ class GenerationScheduler:
                 target=self._route, name=f"scheduler-router-{self.name}", daemon=True
             )
             self._router.start()
-        return manager
 
     def warm_up(self) -> float:
         """Build the cache and run the library's warm-up (compile, CUDA graphs) now, with the
@@ -198,13 +202,7 @@ class GenerationScheduler:
                 log.info(
                     "%s: warm-up pass done in %.1f s", self.name, time.perf_counter() - started
                 )
-            manager.start()
-            self._manager = manager
-            if self._router is None or not self._router.is_alive():
-                self._router = threading.Thread(
-                    target=self._route, name=f"scheduler-router-{self.name}", daemon=True
-                )
-                self._router.start()
+            self._run(manager)
         # One short request through the whole path (prefill, decode, routing).
         ticket = self.submit([1, 2, 3, 4], max_new_tokens=4)
         for _ids in ticket.tokens():

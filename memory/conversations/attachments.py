@@ -67,24 +67,17 @@ def attachment_metadata(attachment: Attachment, *, with_text: bool = True) -> di
     """For the API, webhooks and exports: what the file is and a signed link to it (a path
     on this server, valid SWITCHBOARD_ATTACHMENT_URL_TTL_S), never its bytes."""
     data: dict[str, object] = {
-        "id": attachment.pk,
-        "kind": attachment.kind,
-        "content_type": attachment.content_type,
-        "name": attachment.name,
-        "size": attachment.size,
-        "width": attachment.width,
-        "height": attachment.height,
-        "status": attachment.status,
+        **attachment_payload(attachment),
         "created_at": attachment.created_at,
-        "url": signed_url(attachment),
         "url_expires_in": settings.ATTACHMENT_URL_TTL_S,
     }
-    if with_text:
-        data["text"] = attachment.text
+    if not with_text:
+        del data["text"]
     return data
 
 
 def attachment_payload(attachment: Attachment) -> AttachmentPayload:
+    """What the widget and the console show of a file, with its signed link."""
     return {
         "id": attachment.pk,
         "kind": attachment.kind,

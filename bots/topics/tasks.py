@@ -1,4 +1,7 @@
-"""Background tasks of the topics app (queue `embeddings`): fetch by id, call the service."""
+"""Background tasks of the topics app (queue `embeddings`): fetch by id, run the work.
+
+The work is `labelling.py` and `training.py`; `services.py` queues these tasks.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from django import db
 
 from core.workers import consumes
 
-from . import services
+from . import labelling, training
 
 log = logging.getLogger(__name__)
 EMBEDDINGS_QUEUE = "embeddings"
@@ -22,7 +25,7 @@ EMBEDDINGS_QUEUE = "embeddings"
     acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True
 )
 def label_message(message_id: int) -> None:
-    services.label_message(message_id)
+    labelling.label_message(message_id)
 
 
 # Embeddings are committed in chunks, so a run cut short by the time limit (10k examples on
@@ -38,7 +41,20 @@ def label_message(message_id: int) -> None:
     default_retry_delay=5,
 )
 def train_topic_classifier(bot_id: int) -> None:
-    services.train_topic_classifier(bot_id)
+    training.train_topic_classifier(bot_id)
+
+
+def train_untrained_classifiers() -> int:
+    """Queue training for every bot with topics and no classifier trained on its examples.
+
+    For a worker that starts: the queued training may have been lost with Redis (`make run`
+    stopped during the first start) or killed with its worker. Training is idempotent, and a
+    killed run's stored embeddings are kept; returns how many bots were queued.
+    """
+    bot_ids = training.untrained_bots()
+    for bot_id in bot_ids:
+        train_topic_classifier.delay(bot_id)
+    return len(bot_ids)
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
@@ -47,7 +63,7 @@ def train_on_start(sender: Any, **_kwargs: Any) -> None:
     if not consumes(sender, EMBEDDINGS_QUEUE):
         return
     try:
-        queued = services.train_untrained_classifiers()
+        queued = train_untrained_classifiers()
     finally:
         # Children forked later (a replaced child) must not inherit this connection.
         db.connections.close_all()

@@ -13,17 +13,13 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.responses import codes_4xx
 
 from accounts.access import NotFound
 
 from .auth import ApiKeyAuth, ConsoleSessionAuth
-from .schemas import ErrorOut
+from .endpoints import analytics, config, contacts, conversations, knowledge, webhooks
 
 log = logging.getLogger(__name__)
-
-# Documented on every operation, so clients (and schemathesis) know the error shape.
-ERRORS: dict[frozenset[int], type[ErrorOut]] = {codes_4xx | {413, 415, 422}: ErrorOut}
 
 _CODES = {
     400: "bad_request",
@@ -98,11 +94,5 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(request, 500, "Internal error.")
 
 
-def _register() -> None:
-    from .endpoints import analytics, config, contacts, conversations, knowledge, webhooks
-
-    for module in (config, conversations, knowledge, contacts, webhooks, analytics):
-        api.add_router("/", module.router)
-
-
-_register()
+for module in (config, conversations, knowledge, contacts, webhooks, analytics):
+    api.add_router("/", module.router)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from ninja import Schema
+from ninja.responses import codes_4xx
 from pydantic import Field
 
 from memory.conversations.attachments import attachment_metadata
@@ -28,6 +29,10 @@ class ErrorOut(Schema):
     """Every error, whatever the status, has this one shape."""
 
     error: ErrorBody
+
+
+# Documented on every operation, so clients (and schemathesis) know the error shape.
+ERRORS: dict[frozenset[int], type[ErrorOut]] = {codes_4xx | {413, 415, 422}: ErrorOut}
 
 
 class Page(Schema, Generic[T]):

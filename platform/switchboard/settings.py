@@ -418,7 +418,7 @@ EMBEDDING_DTYPE = config.env_choice(
     "SWITCHBOARD_EMBEDDING_DTYPE", "auto", {"auto", "float32", "bfloat16"}
 )
 
-# Webhooks (platform/api/webhooks.py): retry n waits base * 2**(n-1) s, capped at an hour.
+# Webhooks (platform/api/delivery.py): retry n waits base * 2**(n-1) s, capped at an hour.
 WEBHOOK_RETRY_BASE_S = config.env_float("SWITCHBOARD_WEBHOOK_RETRY_BASE_S", 10.0, minimum=0.1)
 WEBHOOK_MAX_ATTEMPTS = config.env_int("SWITCHBOARD_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # One delivery: at most this long in all, and this many bytes of the answer read (raw, never

@@ -15,8 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Membership
+from api.delivery import verify
 from api.models import WebhookDelivery, WebhookEndpoint
-from api.webhooks import deliver, verify
+from api.tasks import deliver_webhook as deliver  # in-process: one attempt, the next queued
 from desk.services import claim_conversation, request_handoff, resolve_conversation
 from memory.conversations.models import Conversation
 from memory.conversations.services import open_conversation, record_user_message

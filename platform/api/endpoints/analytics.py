@@ -11,7 +11,7 @@ from ninja.errors import HttpError
 from analytics import selectors
 
 from ..auth import caller_of
-from ..http import ERRORS
+from ..schemas import ERRORS
 
 router = Router(tags=["analytics"])
 

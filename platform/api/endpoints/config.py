@@ -12,10 +12,10 @@ from bots.engines.registry import ModelNotAllowed, check_choice
 from bots.models import DEFAULT_PERSONA, Bot, WidgetKey
 
 from ..auth import caller_of, require_write
-from ..http import ERRORS
 from ..keys import create_api_key, revoke_api_key
 from ..models import ApiKey
 from ..schemas import (
+    ERRORS,
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,

@@ -13,8 +13,7 @@ from memory.longterm.erasure import forget_everything
 from memory.longterm.selectors import export_contact as export
 
 from ..auth import caller_of, require_write
-from ..http import ERRORS
-from ..schemas import ContactOut, EraseIn, Page
+from ..schemas import ERRORS, ContactOut, EraseIn, Page
 from .paging import PageParams, page
 
 router = Router(tags=["contacts"])

@@ -14,8 +14,7 @@ from pydantic import Field, field_validator
 from memory.conversations.models import Conversation, Feedback, Message
 
 from ..auth import caller_of
-from ..http import ERRORS
-from ..schemas import AgentMessageIn, ConversationOut, FeedbackOut, MessageOut, Page
+from ..schemas import ERRORS, AgentMessageIn, ConversationOut, FeedbackOut, MessageOut, Page
 from ..services import send_agent_message
 from .paging import PageParams, page
 

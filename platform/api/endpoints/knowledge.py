@@ -17,8 +17,7 @@ from memory.knowledge.services import add_document as add
 from memory.knowledge.services import reingest_document
 
 from ..auth import caller_of, require_write
-from ..http import ERRORS
-from ..schemas import NO_NUL, DocumentIn, DocumentOut, Page
+from ..schemas import ERRORS, NO_NUL, DocumentIn, DocumentOut, Page
 from .paging import PageParams, page
 
 router = Router(tags=["knowledge"])

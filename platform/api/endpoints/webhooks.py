@@ -8,9 +8,8 @@ from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from ..auth import caller_of, require_write
-from ..http import ERRORS
 from ..models import WebhookEndpoint
-from ..schemas import DeliveryOut, Page, WebhookCreated, WebhookIn, WebhookOut, WebhookPatch
+from ..schemas import ERRORS, DeliveryOut, Page, WebhookCreated, WebhookIn, WebhookOut, WebhookPatch
 from ..webhooks import UnsafeWebhookUrl, check_webhook_url
 from .paging import PageParams, page
 

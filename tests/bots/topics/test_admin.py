@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from bots.topics import services
+from bots.topics import training
 from bots.topics.models import Example, Topic, TopicClassifier
 from tests.conftest import make_bot
 
@@ -52,7 +52,7 @@ def test_adding_and_removing_examples_in_the_admin_marks_the_classifier_for_retr
     ]
     assert TopicClassifier.objects.get(bot=bot).status == TopicClassifier.Status.PENDING
 
-    services.train_topic_classifier(bot.pk)
+    training.train_topic_classifier(bot.pk)
     assert TopicClassifier.objects.get(bot=bot).status == TopicClassifier.Status.READY
 
     first, second = Example.objects.filter(topic=topic).exclude(text="card arrival").order_by("pk")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bots.models import Bot
-from bots.topics import classifier, services
+from bots.topics import classifier, labelling, services, training
 from bots.topics.demo import BANKING77, banking77_topics
 from bots.topics.models import Example, TopicClassifier
 from memory.conversations.models import Message
@@ -43,13 +43,13 @@ BANK_TOPICS = {
 def seed(bot: Bot, topics: dict[str, list[str]]) -> None:
     for name, examples in topics.items():
         services.add_topic(bot, name, examples)
-    services.train_topic_classifier(bot.pk)
+    training.train_topic_classifier(bot.pk)
 
 
 def customer_says(bot: Bot, text: str) -> Message:
     conversation = open_conversation(bot, new_visitor_id())
     message, _ = record_user_message(conversation, new_visitor_id(), text)
-    labelled = services.label_message(message.pk)
+    labelled = labelling.label_message(message.pk)
     assert labelled is not None
     message.refresh_from_db()
     return message
@@ -88,7 +88,7 @@ def test_changing_examples_retrains_and_new_topics_are_used() -> None:
     )
     # Until the retrain lands the old model is stale and no longer used.
     assert TopicClassifier.objects.get(bot=bot).status == TopicClassifier.Status.PENDING
-    services.train_topic_classifier(bot.pk)
+    training.train_topic_classifier(bot.pk)
     retrained = TopicClassifier.objects.get(bot=bot)
     assert retrained.status == TopicClassifier.Status.READY
     assert retrained.fingerprint != first.fingerprint
@@ -97,7 +97,7 @@ def test_changing_examples_retrains_and_new_topics_are_used() -> None:
 
     topic = bot.topics.get(name="apple_pay")
     services.delete_topic(topic)
-    services.train_topic_classifier(bot.pk)
+    training.train_topic_classifier(bot.pk)
     assert customer_says(bot, question).topic != "apple_pay"
 
 
@@ -105,7 +105,7 @@ def test_training_twice_on_the_same_examples_keeps_the_stored_model() -> None:
     bot = make_bot()
     seed(bot, BANK_TOPICS)
     before = TopicClassifier.objects.get(bot=bot)
-    services.train_topic_classifier(bot.pk)
+    training.train_topic_classifier(bot.pk)
     after = TopicClassifier.objects.get(bot=bot)
     assert (after.trained_at, after.fingerprint) == (before.trained_at, before.fingerprint)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from desk import selectors as desk_selectors
 from memory.conversations.models import Contact
 from memory.longterm import erasure, preferences, selectors
 
@@ -35,7 +36,7 @@ def answer_memory_frame(contact_id: int, frame: MemoryFrame) -> tuple[dict[str, 
         shown = {name: listing[name] for name in frame.values if name in listing}
         return {"type": "memory", "items": [], "preferences": shown, "summaries": []}, False
     if isinstance(frame, MemoryExport):
-        return {"type": "memory.export", "data": selectors.export_contact(contact_id)}, False
+        return {"type": "memory.export", "data": desk_selectors.export_contact(contact_id)}, False
     if isinstance(frame, SetPreferences):
         try:
             preferences.set_preferences(contact, frame.values)

@@ -178,34 +178,4 @@ def export_contact(contact_id: int) -> dict[str, Any]:
         "conversation_summaries": listing["summaries"],
         "conversations": conversations,
         "feedback": feedback,
-        "other": _rows_of_other_apps(contact_id),
     }
-
-
-# What other apps keep that is the customer's own: what they wrote or gave, with these
-# fields only. Never an agent's note, a handoff (and its summary), an audit event, a lookup
-# or a webhook delivery: those are the organization's records about the customer.
-CUSTOMER_ROWS: dict[str, tuple[str, ...]] = {
-    "desk.Csat": ("score", "comment", "created_at"),
-    "desk.OfflineMessage": ("email", "text", "created_at"),
-}
-
-
-def _rows_of_other_apps(contact_id: int) -> dict[str, list[dict[str, Any]]]:
-    """The customer's own rows in other apps (CUSTOMER_ROWS), on this contact's conversations."""
-    from django.apps import apps
-
-    found: dict[str, list[dict[str, Any]]] = {}
-    for label, fields in CUSTOMER_ROWS.items():
-        try:
-            model = apps.get_model(label)
-        except LookupError:
-            continue
-        rows = model._default_manager.filter(conversation__contact_id=contact_id).order_by("pk")
-        meta = model._meta
-        listed = [
-            {name: meta.get_field(name).value_to_string(row) for name in fields} for row in rows
-        ]
-        if listed:
-            found[label] = listed
-    return found

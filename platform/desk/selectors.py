@@ -6,17 +6,26 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, Field, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import NotFound, org_ids_for_user
-from desk.models import AgentPresence, ConsoleSocket, Handoff, HandoffPolicy, Note
+from desk.models import (
+    AgentPresence,
+    ConsoleSocket,
+    Csat,
+    Handoff,
+    HandoffPolicy,
+    Note,
+    OfflineMessage,
+)
 from desk.triggers import is_open, policy_for
 from memory.conversations.attachments import prefetched_attachments
 from memory.conversations.frames import display_name
 from memory.conversations.models import Attachment, Conversation, Message
+from memory.longterm import selectors as longterm_selectors
 
 Status = Conversation.Status
 
@@ -306,3 +315,29 @@ def conversation_view(conversation: Conversation) -> dict[str, Any]:
 def note_for_frame(note_id: int) -> Note | None:
     """A note with its author, for the console's `note` frame; None once deleted."""
     return Note.objects.select_related("author").filter(pk=note_id).first()
+
+
+# The customer's export. Desk sits above long-term memory, so it adds what it keeps that is
+# the customer's own: what they wrote or gave, with these fields only. Never an agent's note,
+# a handoff (and its summary), an audit event, a lookup or a webhook delivery: those are the
+# organization's records about the customer.
+CUSTOMER_ROWS: dict[type[Csat] | type[OfflineMessage], tuple[str, ...]] = {
+    Csat: ("score", "comment", "created_at"),
+    OfflineMessage: ("email", "text", "created_at"),
+}
+
+
+def export_contact(contact_id: int) -> dict[str, Any]:
+    """Everything stored about this contact (memory.longterm's export), and under "other" the
+    customer's own rows in desk (CUSTOMER_ROWS, keyed "desk.Csat" …); nothing of anyone else."""
+    other: dict[str, list[dict[str, Any]]] = {}
+    for model, fields in CUSTOMER_ROWS.items():
+        rows = model._default_manager.filter(conversation__contact_id=contact_id).order_by("pk")
+        columns = [model._meta.get_field(name) for name in fields]
+        listed = [
+            {f.name: f.value_to_string(row) for f in columns if isinstance(f, Field)}
+            for row in rows
+        ]
+        if listed:
+            other[model._meta.label] = listed
+    return {**longterm_selectors.export_contact(contact_id), "other": other}

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
+from analytics.rollups import mark_dirty
 from bots.models import Bot
 from desk.models import Csat
 from memory.conversations.models import Contact, Conversation, Feedback, Message
@@ -121,4 +122,19 @@ def seed_history(days: int = 5, conversations: int = 36, seed: int = 7) -> Histo
         elif n % 3 == 0:
             fields.update(status="resolved", resolved_at=opened + timedelta(minutes=10))
         Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    # The rows' events (the outbox) marked the hours they were created in; back-dated, they
+    # belong to other hours, which a live platform would have marked as they happened.
+    conversations = Conversation.objects.filter(organization=org)
+    moments = [
+        *conversations.values_list("created_at", flat=True),
+        *conversations.values_list("resolved_at", flat=True),
+        *Message.objects.filter(conversation__organization=org).values_list(
+            "created_at", flat=True
+        ),
+        *Feedback.objects.filter(message__conversation__organization=org).values_list(
+            "created_at", flat=True
+        ),
+        *Csat.objects.filter(conversation__organization=org).values_list("created_at", flat=True),
+    ]
+    mark_dirty(org.pk, moments)
     return History(org, bots, owner, agent, first_day, days)

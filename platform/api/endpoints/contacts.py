@@ -8,9 +8,9 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 
+from desk.selectors import export_contact as export
 from memory.conversations.models import Contact
 from memory.longterm.erasure import forget_everything
-from memory.longterm.selectors import export_contact as export
 
 from ..auth import caller_of, require_write
 from ..schemas import ERRORS, ContactOut, EraseIn, Page

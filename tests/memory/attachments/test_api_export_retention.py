@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from api.models import WebhookDelivery, WebhookEndpoint
 from desk.intake import accept_customer_message
+from desk.selectors import export_contact
 from memory.attachments.services import store_upload
 from memory.attachments.tasks import delete_expired_attachments
 from memory.conversations.models import Attachment, Conversation
 from memory.conversations.services import open_conversation
-from memory.longterm.selectors import export_contact
 from tests.api.factories import bearer, make_tenant
 from tests.conftest import make_bot, make_org, new_visitor_id
 

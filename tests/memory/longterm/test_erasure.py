@@ -11,12 +11,12 @@ from django.apps import apps
 from django.db import models
 from django.db.models.functions import Cast
 
+from desk.selectors import export_contact
 from memory.conversations.models import Contact, Conversation, Feedback, Message
 from memory.conversations.services import record_feedback
 from memory.embeddings import embed_texts
 from memory.longterm import erasure, facts, preferences
 from memory.longterm.models import ConversationSummary, MemoryItem, Origin, Preference
-from memory.longterm.selectors import export_contact
 from tests.conftest import make_bot
 
 from .factories import reply, resolve, say, visitor_conversation

@@ -5,7 +5,7 @@
 ```
 
 OCR and transcription run in this process through the background worker's own functions
-(`memory.attachments.reading`: RapidOCR, PyAV + PocketSphinx), pinned to at most 2 CPUs.
+(`memory.attachments.reading`: RapidOCR, PyAV + Whisper tiny.en), pinned to at most 2 CPUs.
 Screenshots are rendered by Pillow: an app screen with a title bar, a dialog with an error
 line and a few lines of smaller text. Voice notes are espeak-ng sentences (US English, 150
 words a minute), encoded as Opus in WebM as the widget's recorder sends them. Uploads go to
@@ -19,9 +19,9 @@ import argparse
 import io
 import logging
 import os
+import re
 import statistics
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,29 +69,13 @@ def screenshot(size: tuple[int, int]) -> bytes:
 
 
 def voice_note(text: str) -> tuple[bytes, float]:
-    """espeak-ng's sentence as Opus in WebM (what MediaRecorder sends); and its seconds."""
-    import av
-    import numpy as np
+    """espeak-ng's sentence as Opus in WebM (what MediaRecorder sends); and its seconds
+    (the voice notes of the tests, tests/memory/attachments/files.py)."""
+    from memory.attachments.reading import SAMPLE_RATE, decode_audio
+    from tests.memory.attachments.files import voice_note as spoken
 
-    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", wav.name, text], check=True)
-        with av.open(wav.name) as source:
-            frames = list(source.decode(audio=0))
-    rate = frames[0].sample_rate
-    samples = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
-    out = io.BytesIO()
-    with av.open(out, "w", format="webm") as container:
-        stream = container.add_stream("libopus", rate=48000)
-        stream.layout = "mono"  # type: ignore[union-attr]
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = rate
-        for chunk in resampler.resample(frame) + resampler.resample(None):
-            for packet in stream.encode(chunk):  # type: ignore[union-attr]
-                container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
-            container.mux(packet)
-    return out.getvalue(), len(samples) / rate
+    data = spoken(text)
+    return data, len(decode_audio(data)) / SAMPLE_RATE
 
 
 def ocr_rows(repeat: int) -> list[list[str]]:
@@ -128,8 +112,8 @@ def asr_rows() -> list[list[str]]:
         started = time.perf_counter()
         heard = transcribe(data)
         spent = time.perf_counter() - started
-        words = set(sentence.lower().replace(",", "").split())
-        got = words & set(heard.lower().split())
+        words = set(re.findall(r"[a-z0-9']+", sentence.lower()))
+        got = words & set(re.findall(r"[a-z0-9']+", heard.lower()))
         rows.append(
             [
                 f"transcript, {seconds:.1f} s voice note (WebM/Opus)",
@@ -164,6 +148,7 @@ def upload_rows(count: int) -> list[list[str]]:
         "text file 1 MiB": b"My card was blocked at the shop today and I need help.\n" * 19000,
     }
     env = supervisor.child_env()
+    env["SWITCHBOARD_UPLOAD_RATE"] = "1000000/m"  # throughput, not the per-address limit
     logs = Path(env["SWITCHBOARD_DATA_DIR"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     port = _free_port()

@@ -85,7 +85,11 @@ def prepare_services() -> dict[str, str]:
 
 
 def stop_postgres() -> None:
-    """Stop the bench's embedded Postgres (pgserver keeps it when an earlier run was killed)."""
+    """Stop the bench's embedded Postgres: through pgserver's handle (it would try again at
+    exit, and log an error), then by its pid (pgserver keeps it when an earlier run was killed)."""
+    from core import embedded
+
+    embedded.stop_postgres()
     pidfile = Path(os.environ["SWITCHBOARD_DATA_DIR"]) / "pgdata" / "postmaster.pid"
     try:
         pid = int(pidfile.read_text().split()[0])

@@ -4,7 +4,9 @@ Postgres is the log: a stored user message in a bot conversation with no reply, 
 reply still `streaming` under an expired lease, is an orphan. Re-enqueueing is safe because
 `claim_reply` is idempotent; a Redis key per message keeps one re-enqueue per window.
 An orphan older than HORIZON is not generated any more: it is answered with the fallback and
-the offer of a person, so no customer is left without an answer.
+the offer of a person, so no customer is left without an answer. A message whose files are
+still being read (OCR, a transcript: its reply is chained behind the reading) is no orphan
+for READING_GRACE; after that it is answered without what the files say.
 The llm worker sweeps at start-up; celery beat runs it every SWITCHBOARD_REPLY_SWEEP_INTERVAL_S.
 """
 
@@ -21,7 +23,7 @@ from django.utils import timezone
 
 from bots.services import answer_with_fallback
 from core.holders import holder_is_dead
-from memory.conversations.models import Conversation, Message
+from memory.conversations.models import Attachment, Conversation, Message
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ HORIZON = timedelta(hours=1)
 # Past the horizon an orphan gets the fallback; one seen by no sweep for this long (beat down
 # a whole day) is left alone, so each sweep reads a bounded window.
 FALLBACK_WINDOW = timedelta(days=1)
+# How long a reply may wait behind its files' reading (memory.attachments.tasks): a few
+# seconds each on the CPU, more when the background queue is long; the task's own hard time
+# limit is 150 s.
+READING_GRACE = timedelta(minutes=5)
 
 
 def _redis() -> redis.Redis:
@@ -47,6 +53,9 @@ def orphaned_user_messages(*, stale: bool = False) -> list[int]:
     done = Message.objects.filter(
         reply_to=OuterRef("pk"), status__in=[Message.Status.FINAL, Message.Status.FAILED]
     )
+    being_read = Attachment.objects.filter(
+        message=OuterRef("pk"), status__in=[Attachment.Status.PENDING, Attachment.Status.RUNNING]
+    )
     after_a_person = Message.objects.filter(
         conversation=OuterRef("conversation"),
         seq__gt=OuterRef("seq"),
@@ -60,6 +69,8 @@ def orphaned_user_messages(*, stale: bool = False) -> list[int]:
             created_at__gte=oldest,
         )
         .exclude(Exists(done))
+        # Its reply waits for its files to be read (chained after them): not lost yet.
+        .exclude(Exists(being_read), created_at__gte=now - READING_GRACE)
         # A person answered after it (a handoff, then handed back): no late bot reply.
         .exclude(Exists(after_a_person))
         .order_by("created_at")[:1000]

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from bots.models import WidgetKey
+from core.throttle import count_upload
 from memory.attachments.checks import Refused
 from memory.attachments.services import conversation_for_upload, store_upload
 from memory.conversations.attachments import (
@@ -80,6 +81,11 @@ def upload_attachment(request: HttpRequest, token: str) -> HttpResponse:
         return _refusal("forbidden_origin", "uploads are not allowed from this site", 403)
     if request.method == "OPTIONS":
         return _cors(HttpResponse(status=204), origin)
+    if count_upload(request):
+        return _cors(
+            _refusal("too_many_uploads", "too many files from here; try again in a minute", 429),
+            origin,
+        )
     cap = settings.ATTACHMENT_MAX_BYTES
     too_large = f"the file is over the {cap // 1024} KB limit"
     # Refused before the body is read when it says it is too big (multipart adds a little).

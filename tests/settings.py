@@ -38,6 +38,7 @@ for _name in (
     os.environ.setdefault(f"SWITCHBOARD_RATE_{_name}_PER_IP", "1000000/60")
 os.environ.setdefault("SWITCHBOARD_LOGIN_POST_RATE", "100000/m")
 os.environ.setdefault("SWITCHBOARD_API_AUTH_FAILURE_RATE", "100000/m")
+os.environ.setdefault("SWITCHBOARD_UPLOAD_RATE", "100000/m")
 # The operator's model registry for the suite (workers inherit it): the bundled SmolLM2 and
 # the same model behind the OpenAI-compatible test server (tests/bots/conftest.py).
 os.environ.setdefault(

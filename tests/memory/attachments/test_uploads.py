@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -100,6 +101,29 @@ def test_a_refused_file_gets_a_clear_error_and_nothing_is_stored(
     assert time.monotonic() - started < 10  # the bomb is refused from its header
     assert not Attachment.objects.exists()
     assert stored_files() == before
+
+
+def test_uploads_from_one_address_are_rate_limited_and_nothing_more_is_stored(
+    settings: Any,
+) -> None:
+    """Each upload costs a sniff and a decode: one address gets SWITCHBOARD_UPLOAD_RATE of
+    them, new conversations or not; then 429 before the body is read."""
+    settings.UPLOAD_RATE = "3/m"
+    address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    flooder = Client(REMOTE_ADDR=address)
+    for _n in range(3):
+        answer = upload(flooder, start_conversation(), files.screenshot("hello"), "a.png")
+        assert answer.status_code == 201  # type: ignore[attr-defined]
+    before = (Attachment.objects.count(), stored_files())
+    refused = upload(flooder, start_conversation(), files.screenshot("hello"), "a.png")
+    assert refused.status_code == 429  # type: ignore[attr-defined]
+    assert refused.json()["error"]["code"] == "too_many_uploads"  # type: ignore[attr-defined]
+    assert refused["Access-Control-Allow-Origin"] == ORIGIN  # type: ignore[index]  # the widget reads it
+    assert (Attachment.objects.count(), stored_files()) == before
+    # Another address is not limited.
+    other = Client(REMOTE_ADDR=f"192.0.2.{uuid.uuid4().int % 250 + 1}")
+    answer = upload(other, start_conversation(), files.screenshot("hello"), "a.png")
+    assert answer.status_code == 201  # type: ignore[attr-defined]
 
 
 def test_an_upload_link_of_another_conversation_or_site_is_refused(client: Client) -> None:

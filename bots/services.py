@@ -11,7 +11,9 @@ cannot be made, the customer gets the fallback line and the offer of a person: s
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -286,6 +288,8 @@ def stream_reply(claim: Claim, context: Context, prompt: Prompt) -> Streamed:
     frame_s = settings.LLM_STREAM_FRAME_MS / 1000
     usage = Usage()
     guard = answers.guard_for(bot, context.grounding, (turn.text for turn in context.history))
+    if settings.PROMPT_LOG and prompt.plan.text is None:
+        log_prompt(claim, context, prompt)
     pieces: Iterator[str] = (
         context.engine.stream(
             prompt.messages, max_tokens=bot.max_tokens, temperature=bot.temperature, usage=usage
@@ -332,6 +336,26 @@ def stream_reply(claim: Claim, context: Context, prompt: Prompt) -> Streamed:
     if pending:
         _send_frame(claim, sent, pending)
     return Streamed(guard=guard, usage=usage, ttft_ms=ttft_ms)
+
+
+def log_prompt(claim: Claim, context: Context, prompt: Prompt) -> None:
+    """Append what the engine is given to SWITCHBOARD_PROMPT_LOG, one JSON line a reply: for
+    debugging a bot's answers (and the tests). It holds customers' words: off by default."""
+    line = json.dumps(
+        {
+            "reply_id": claim.reply.pk,
+            "question_id": claim.question.pk,
+            "engine": context.engine.name,
+            "model": context.engine.model_name,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in prompt.messages],
+        }
+    )
+    # One write of a line opened for appending: workers' lines do not interleave.
+    fd = os.open(settings.PROMPT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def _send_frame(claim: Claim, sent: str, new: str) -> str:

@@ -6,6 +6,7 @@ the test database, through the same functions `make run` uses.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -49,6 +50,16 @@ def _flush_retrying_on_deadlock(self: testcases.TransactionTestCase) -> None:
 testcases.TransactionTestCase._fixture_teardown = _flush_retrying_on_deadlock  # type: ignore[method-assign]
 
 LOG_DIR = Path(os.environ["SWITCHBOARD_DATA_DIR"]) / "logs"
+# The live platform's llm worker appends each prompt its engine is given here (JSON lines).
+PROMPT_LOG = LOG_DIR / "prompts.jsonl"
+
+
+def prompts_for(reply_to: int) -> list[list[dict[str, str]]]:
+    """The messages the engine was given for the reply to message `reply_to`, per attempt."""
+    if not PROMPT_LOG.exists():
+        return []
+    lines = (json.loads(line) for line in PROMPT_LOG.read_text().splitlines() if line)
+    return [line["messages"] for line in lines if line["question_id"] == reply_to]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -103,6 +114,8 @@ def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[
         # messages (tests/bots/test_reply_faults.py) onto the wrong broker.
         SWITCHBOARD_REPLY_SWEEP_AFTER_S="3600",
         SWITCHBOARD_REPLY_SWEEP_INTERVAL_S="0",
+        # What the engine is given, for the tests that check a prompt (prompts_for).
+        SWITCHBOARD_PROMPT_LOG=str(PROMPT_LOG),
     )
     web_log = open(LOG_DIR / "web.log", "ab")  # noqa: SIM115
     worker_log = open(LOG_DIR / "worker.log", "ab")  # noqa: SIM115

@@ -368,6 +368,9 @@ LLM_HARD_TIME_LIMIT = LLM_SOFT_TIME_LIMIT + 15
 LLM_MAX_ATTEMPTS = 3
 # Test-only engines that crash or hang the worker (bots/engines/faults.py); never in production.
 FAULT_INJECTION = config.env_bool("SWITCHBOARD_FAULT_INJECTION", False)
+# Debugging: append every prompt a model is given to this file (JSON lines, bots.services).
+# It holds customers' messages and what was read from their files: empty (off) by default.
+PROMPT_LOG = config.env_str("SWITCHBOARD_PROMPT_LOG")
 # The llm worker re-enqueues user messages left without a live reply this long (Redis lost
 # the task, the whole worker died): at start-up, then every interval from beat; past an hour
 # they get the fallback instead (bots/sweeper.py).

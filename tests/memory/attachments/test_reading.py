@@ -10,9 +10,8 @@ import httpx
 import pytest
 from django.test import Client
 
-from bots.services import collect_context, write_prompt
 from memory.conversations.models import Attachment, Conversation, Message
-from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
+from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id, prompts_for
 from tests.desk.factories import make_agent
 from tests.widget_client import WidgetClient, is_final_reply
 
@@ -59,8 +58,8 @@ def test_a_screenshots_text_reaches_the_prompt_and_the_agent(
     assert stored.status == "done" and SAID in stored.text, (stored.status, stored.text)
     question = Message.objects.get(pk=ack["message"]["id"])
     conversation = Conversation.objects.select_related("bot").get(pk=question.conversation_id)
-    # What the engine is given for this reply (the functions the reply itself calls).
-    prompt = write_prompt(question, collect_context(question)).messages
+    # What the llm worker's engine was given for this reply (SWITCHBOARD_PROMPT_LOG).
+    [prompt] = prompts_for(question.pk)
     customer = prompt[-1]
     assert customer["role"] == "user"
     assert customer["content"].startswith("My payment failed, what does this mean?\n")

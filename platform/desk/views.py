@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import ADMIN_ROLES, NotFound, org_ids_for_user, orgs_for_user
@@ -60,6 +61,13 @@ def login_view(request: HttpRequest) -> HttpResponse:
             status = 401
         else:
             login(request, user)
+            # Back to the page that asked for the login (a conversation's link), on this
+            # site only: never an open redirect.
+            wanted = request.GET.get("next", "")
+            if url_has_allowed_host_and_scheme(
+                wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+            ):
+                return redirect(wanted)
             return redirect("desk:queue")
     return _page(request, "console/login.html", {"error": error}, status=status)
 

@@ -157,3 +157,22 @@ def test_five_wrong_passwords_lock_the_login_for_that_username_and_address() -> 
     assert other.get("/console/").status_code == 200
     assert AccessAttempt.objects.get(ip_address="10.0.0.1").failures_since_start >= 5
     assert not AccessAttempt.objects.filter(ip_address="10.0.0.2").exists()
+
+
+@pytest.mark.django_db
+def test_logging_in_from_a_conversations_link_opens_that_conversation_and_never_another_site() -> (
+    None
+):
+    bot = make_bot()
+    agent = make_agent(bot.organization)
+    conversation = make_conversation(bot, status="waiting")
+    detail = f"/console/c/{conversation.pk}/"
+    login_page = Client().get(detail)["Location"]
+    assert login_page == f"/console/login/?next={detail}"
+    credentials = {"username": agent.username, "password": PASSWORD}
+
+    response = Client().post(login_page, credentials)
+    assert response.status_code == 302 and response["Location"] == detail
+    for elsewhere in ("https://evil.example/console/", "//evil.example/", "/\\evil.example"):
+        response = Client().post("/console/login/", credentials, QUERY_STRING=f"next={elsewhere}")
+        assert response.status_code == 302 and response["Location"] == "/console/", elsewhere

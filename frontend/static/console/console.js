@@ -169,6 +169,7 @@
     $("resolve").disabled = !mineNow;
     $("transfer").disabled = !mineNow;
     $("reply").disabled = !mineNow;
+    $("attach").disabled = !mineNow;
   }
   function setSummary(h) {
     var text = h.summary || (h.summary_status === "pending" || h.summary_status === "running" ? "Writing the summary…" : "");

@@ -1402,17 +1402,20 @@ ul.items li{display:flex;gap:8px;justify-content:space-between;align-items:flex-
     );
   }
 
+  // A drop is always taken (refused, the browser would open the file in place of the host's
+  // page); before the server's limits arrive, while connecting, the customer is told.
   panel.addEventListener("dragover", (e) => {
-    if (!limits || !e.dataTransfer || ![...e.dataTransfer.types].includes("Files")) return;
+    if (!e.dataTransfer || ![...e.dataTransfer.types].includes("Files")) return;
     e.preventDefault();
-    panel.classList.add("drop");
+    panel.classList.toggle("drop", Boolean(limits));
   });
   panel.addEventListener("dragleave", () => panel.classList.remove("drop"));
   panel.addEventListener("drop", (e) => {
     panel.classList.remove("drop");
-    if (!limits || !e.dataTransfer || !e.dataTransfer.files.length) return;
+    if (!e.dataTransfer || !e.dataTransfer.files.length) return;
     e.preventDefault();
-    addFiles(e.dataTransfer.files);
+    if (limits) addFiles(e.dataTransfer.files);
+    else notice.textContent = "Files can't be attached yet; try again in a moment.";
   });
   input.addEventListener("paste", (e) => {
     const pasted = e.clipboardData ? [...e.clipboardData.files] : [];

@@ -214,6 +214,9 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             events.console_conversation_group(conversation_id), self.channel_name
         )
         self.watching = conversation_id
+        # The status now: a change between the page's render (or a lost socket) and this
+        # subscription would otherwise never reach the page (the reply box left disabled).
+        await self.conversation_status({})
         return {"conversation_id": conversation_id}
 
     async def do_claim(self, frame: dict[str, Any]) -> dict[str, Any]:

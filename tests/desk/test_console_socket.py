@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from desk.models import Csat, Handoff, Note
+from desk.services import claim_conversation
 from memory.conversations.models import Conversation, Message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.desk.console_client import ConsoleClient
-from tests.desk.factories import make_agent, manual_queue
+from tests.desk.factories import make_agent, make_conversation, manual_queue
 from tests.widget_client import WidgetClient, is_final_reply
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -276,3 +277,24 @@ def test_waiting_customers_see_their_place_in_line_move_up_when_one_is_claimed(
     console.close()
     first.close()
     second.close()
+
+
+def test_watching_a_conversation_sends_its_status_now_so_a_claim_just_before_is_not_missed(
+    live_platform: LivePlatform,
+) -> None:
+    """The console page renders, then watches: a status change in between used to reach the
+    page never (its reply box and attach control stayed disabled until a reload)."""
+    bot = make_bot()
+    manual_queue(bot)
+    agent = make_agent(bot.organization)
+    conversation = make_conversation(bot, status="waiting")
+    console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
+    claim_conversation(agent, conversation.pk)  # after the page's render, before its watch
+
+    console.send({"type": "watch", "conversation_id": conversation.pk})
+    frames = console.recv_until(lambda f: f["type"] == "ok" and f["action"] == "watch")
+    statuses = [f for f in frames if f["type"] == "conversation.status"]
+    assert [(f["status"], f["agent_name"], f["conversation_id"]) for f in statuses] == [
+        ("agent", agent.first_name, conversation.pk)
+    ]
+    console.close()

@@ -1,10 +1,11 @@
 """Attachments in the widget, in a real browser (Debian's chromium through Playwright), with
 the keyboard only: attaching a screenshot through the attach control and by pasting it, its
-thumbnail in the thread, the OCR text reaching the agent; a voice note recorded from
-chromium's fake microphone (an espeak-ng recording) and transcribed by PocketSphinx.
+thumbnail in the thread, the OCR text reaching the prompt the engine is given and the agent;
+a voice note recorded from chromium's fake microphone (an espeak-ng recording) and
+transcribed by Whisper tiny.en.
 
-Against the live platform: uvicorn, the background worker (RapidOCR, PocketSphinx) and the
-`llm` worker (SmolLM2) on the test database.
+Against the live platform: uvicorn, the background worker (RapidOCR, Whisper) and the `llm`
+worker (SmolLM2) on the test database.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from desk.services import claim_conversation, send_agent_message
 from memory.conversations.models import Attachment, Conversation, Message
-from tests.conftest import LivePlatform
+from tests.conftest import LivePlatform, prompts_for
 from tests.desk.factories import make_agent
 from tests.memory.attachments import files
 
@@ -33,9 +34,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pyte
 
 SAID = "Error 0x45: card blocked"
 # Spoken by espeak-ng (US English, 120 words a minute, 100 ms between words) for chromium's
-# fake microphone. PocketSphinx's bundled model hears this sentence right in that voice; most
-# others came out wrong ("my card is blocked please help" -> "my daughter is ah we do"), see
-# docs/attachments.md.
+# fake microphone; short enough to be said within the three seconds recorded. Whisper's
+# accuracy on longer sentences: tests/memory/attachments/test_transcripts.py.
 VOICE_NOTE = "I forgot my password"
 VOICE_KEY_WORDS = ("forgot", "password")
 
@@ -200,6 +200,11 @@ def test_a_screenshot_attached_and_pasted_by_keyboard_shows_as_a_thumbnail_and_i
     )
     shown = [a for m in data["messages"] if m["role"] == "user" for a in m["attachments"]]
     assert [a["text"] for a in shown] == [SAID, SAID]
+
+    # The reply to the first waited for the OCR: its text is in what the engine was given.
+    prompt = wait_until(lambda: prompts_for(shots[0].message_id or 0), timeout=120)[0]
+    read = f'named "screenshot.png"; text read from it by OCR (quoted data): "{SAID}"'
+    assert any(read in m["content"] for m in prompt if m["role"] == "user"), prompt
 
 
 def test_a_voice_note_recorded_by_keyboard_is_transcribed(

@@ -214,9 +214,16 @@ class ConsoleConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             events.console_conversation_group(conversation_id), self.channel_name
         )
         self.watching = conversation_id
-        # The status now: a change between the page's render (or a lost socket) and this
-        # subscription would otherwise never reach the page (the reply box left disabled).
+        # The status and newest messages now: a change between the page's render (or a lost
+        # socket) and this subscription would otherwise never reach the page (the reply box
+        # left disabled, a new message or a file's text missing). The page upserts by id.
         await self.conversation_status({})
+        for message in await database_sync_to_async(selectors.latest_console_messages)(
+            conversation_id
+        ):
+            await self._send(
+                {"type": "message", "conversation_id": conversation_id, "message": message}
+            )
         return {"conversation_id": conversation_id}
 
     async def do_claim(self, frame: dict[str, Any]) -> dict[str, Any]:

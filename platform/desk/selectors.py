@@ -219,6 +219,22 @@ def note_payload(note: Note) -> dict[str, Any]:
     }
 
 
+# What `watch` re-sends of a conversation: enough for what can change between the page's
+# render and its socket's subscription (or while the socket was down).
+CATCH_UP_MESSAGES = 50
+
+
+def latest_console_messages(conversation_id: int) -> list[dict[str, Any]]:
+    """The conversation's newest messages as the console shows them, oldest first."""
+    newest = (
+        Message.objects.filter(conversation_id=conversation_id)
+        .select_related("author")
+        .prefetch_related("attachments")
+        .order_by("-seq")[:CATCH_UP_MESSAGES]
+    )
+    return [console_message(m) for m in reversed(newest)]
+
+
 def status_frame(conversation_id: int) -> dict[str, Any]:
     """The widget's `conversation.status` frame: where the customer stands now."""
     conversation = Conversation.objects.select_related("assignee").get(pk=conversation_id)

@@ -10,6 +10,7 @@ import pytest
 from desk.models import Csat, Handoff, Note
 from desk.services import claim_conversation
 from memory.conversations.models import Conversation, Message
+from memory.conversations.services import record_user_message
 from tests.conftest import LivePlatform, make_bot, make_widget_key, new_visitor_id
 from tests.desk.console_client import ConsoleClient
 from tests.desk.factories import make_agent, make_conversation, manual_queue
@@ -297,4 +298,24 @@ def test_watching_a_conversation_sends_its_status_now_so_a_claim_just_before_is_
     assert [(f["status"], f["agent_name"], f["conversation_id"]) for f in statuses] == [
         ("agent", agent.first_name, conversation.pk)
     ]
+    console.close()
+
+
+def test_watching_a_conversation_sends_its_newest_messages_so_one_stored_just_before_shows(
+    live_platform: LivePlatform,
+) -> None:
+    """A message stored (or a file's text read) between the page's render and its watch, or
+    while its socket was down, reaches the page with the watch: it upserts them by id."""
+    bot = make_bot()
+    manual_queue(bot)
+    agent = make_agent(bot.organization)
+    conversation = make_conversation(bot, status="waiting")
+    console = ConsoleClient(live_platform.url, live_platform.ws_url, agent)
+    late, _created = record_user_message(conversation, "late-1", "Are you still there?")
+
+    console.send({"type": "watch", "conversation_id": conversation.pk})
+    frames = console.recv_until(lambda f: f["type"] == "ok" and f["action"] == "watch")
+    shown = [f["message"] for f in frames if f["type"] == "message"]
+    assert shown and shown[-1]["id"] == late.pk and shown[-1]["text"] == "Are you still there?"
+    assert [m["seq"] for m in shown] == sorted(m["seq"] for m in shown)
     console.close()

@@ -170,6 +170,8 @@ def test_an_agent_attaches_files_to_a_reply_by_keyboard_and_both_sides_see_them(
     guide.write_bytes(pdf_bytes([["Open Settings, then Cards, then Unblock."]]))
     svg = tmp_path / "logo.svg"
     svg.write_bytes(files.SVG_WITH_SCRIPT)
+    wrong = tmp_path / "wrong-one.txt"
+    wrong.write_bytes(b"Notes for another customer.\n")
 
     customer_context = browser.new_context(viewport={"width": 1100, "height": 800})
     customer_context.set_default_timeout(30_000)
@@ -209,15 +211,22 @@ def test_an_agent_attaches_files_to_a_reply_by_keyboard_and_both_sides_see_them(
         with console.expect_file_chooser() as chooser:
             console.keyboard.press("Space")
         assert chooser.value.is_multiple()
-        chooser.value.set_files([str(picture), str(guide), str(svg)])
+        chooser.value.set_files([str(picture), str(guide), str(svg), str(wrong)])
         files_to_send = console.get_by_role("list", name="Files to send")
         expect(files_to_send).to_contain_text("card-settings.png (ready)")
         expect(files_to_send).to_contain_text("unblock-guide.pdf (ready)")
+        expect(files_to_send).to_contain_text("wrong-one.txt (ready)")
         # The SVG (a script inside) is refused, and says why.
         expect(console.get_by_role("alert")).to_have_text(
             re.compile(r"Couldn't attach logo\.svg: files of this type \(image/svg\+xml\)")
         )
         expect(attach).to_be_focused()  # back where the agent left off
+        # A file chosen by mistake is taken off the list before sending (its own button).
+        remove = files_to_send.get_by_role("button", name="Remove wrong-one.txt", exact=True)
+        remove.focus()
+        console.keyboard.press("Enter")
+        expect(files_to_send).not_to_contain_text("wrong-one.txt")
+        expect(attach).to_be_focused()
         console.keyboard.press("Tab")
         expect(console.get_by_role("button", name="Send", exact=True)).to_be_focused()
         console.keyboard.press("Enter")

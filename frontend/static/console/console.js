@@ -207,8 +207,15 @@
       this.value = "";
     });
     function uploadReplyFile(file) {
-      var li = el("li", file.name + " (uploading…)"); $("reply-files").appendChild(li);
+      var li = el("li"), label = el("span", file.name + " (uploading…)");
+      var remove = el("button", "Remove", "remove");
+      remove.type = "button"; remove.setAttribute("aria-label", "Remove " + file.name);
+      li.appendChild(label); li.appendChild(remove); $("reply-files").appendChild(li);
       var item = {busy: true, node: li}; replyFiles.push(item);
+      remove.addEventListener("click", function () {  // not sent; an unsent upload expires
+        replyFiles = replyFiles.filter(function (f) { return f !== item; });
+        li.remove(); $("attach").focus();
+      });
       var form = new FormData(); form.append("file", file, file.name);
       var csrf = document.querySelector("input[name=csrfmiddlewaretoken]");
       fetch("/console/c/" + conversationId + "/uploads", {
@@ -217,12 +224,12 @@
       }).then(function (r) { return r.json().then(function (body) { return {ok: r.status === 201, body: body}; }); })
         .then(function (res) {
           item.busy = false;
-          if (res.ok) { item.id = res.body.attachment.id; li.textContent = file.name + " (ready)"; }
+          if (res.ok) { item.id = res.body.attachment.id; label.textContent = file.name + " (ready)"; }
           else {
             var why = (res.body.error && res.body.error.detail) || "refused";
-            li.textContent = file.name + ": not attached, " + why; $("error").textContent = "Couldn't attach " + file.name + ": " + why;
+            label.textContent = file.name + ": not attached, " + why; $("error").textContent = "Couldn't attach " + file.name + ": " + why;
           }
-        }, function () { item.busy = false; li.textContent = file.name + ": upload failed"; });
+        }, function () { item.busy = false; label.textContent = file.name + ": upload failed"; });
     }
     $("composer").addEventListener("submit", function (event) {
       event.preventDefault();

@@ -23,6 +23,7 @@ from django.db.utils import OperationalError
 from django.test import testcases
 
 from accounts.models import Organization
+from bots.engines import close_engines
 from bots.models import Bot, WidgetKey
 from core import embedded
 from switchboard import supervisor
@@ -66,6 +67,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """The suite's embedded Postgres and Redis, where the settings expect them (the settings
     only read the URLs: core.embedded)."""
     embedded.ensure_services()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Engines loaded in this process are closed while pytest still captures their logs."""
+    close_engines()
 
 
 def free_port() -> int:

@@ -30,12 +30,18 @@ _lock = threading.Lock()
 
 
 @atexit.register
-def _close_engines() -> None:
+def close_engines() -> None:
     # llama.cpp frees its model in __del__, which fails once the interpreter is tearing
     # down its modules: close loaded engines while everything still exists.
     for engine in list(_engines.values()):
         _close(engine)
     _engines.clear()
+
+
+# transformers' continuous batching runs its generation loop on a non-daemon thread, which
+# the interpreter joins at exit before `atexit` handlers run: a process that loaded a
+# transformers engine never exited. Closed first, as concurrent.futures closes its pools.
+getattr(threading, "_register_atexit", atexit.register)(close_engines)
 
 
 def _close(engine: Engine) -> None:

@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from .base import ChatMessage, Engine, EngineError, Usage
+from .base import ChatMessage, Engine, EngineError, Media, Usage
 
 __all__ = [
     "ChatMessage",
     "Engine",
     "EngineError",
+    "Media",
     "Usage",
     "get_engine",
     "register_engine",
@@ -106,6 +107,7 @@ def _build(kind: str, model: str) -> Engine:
             compile_level=settings.LLM_COMPILE_LEVEL,
             fault_injection=settings.FAULT_INJECTION,
             temperature=settings.LLM_TEMPERATURE,
+            image_max_pixels=settings.LLM_IMAGE_MAX_PIXELS,
         )
     if kind == "openai":
         from .openai_compat import OpenAICompatEngine

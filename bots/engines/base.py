@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 # A support answer ends where a model would start role-playing the next turn or echo the
 # prompt's reference markers; every engine stops there.
@@ -22,9 +22,19 @@ FREQUENCY_PENALTY = 0.4  # OpenAI-compatible servers' frequency_penalty
 SMALL_MODEL_PARAMETERS = 1_000_000_000
 
 
+class Media(TypedDict):
+    """A customer's file as the model itself takes it (an engine whose `media_kinds` has its
+    kind): the stored bytes, next to the text read from it that `content` already carries."""
+
+    kind: str  # "image" | "audio"
+    data: bytes
+    name: str
+
+
 class ChatMessage(TypedDict):
     role: str  # "system" | "user" | "assistant"
     content: str
+    media: NotRequired[list[Media]]  # only for engines that take them; others ignore it
 
 
 class EngineError(Exception):
@@ -51,6 +61,9 @@ class Engine(ABC):
     model_name: str
     context_tokens: int
     parameters: int | None = None  # the model's size, where the engine can tell
+    # The attachment kinds the model itself takes (a vision or audio model); empty: the
+    # pipeline reads no files for it and the prompt's text of them is all it gets.
+    media_kinds: frozenset[str] = frozenset()
 
     @property
     def small(self) -> bool:

@@ -53,22 +53,30 @@ def text_of_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace").strip()
 
 
-def decode_audio(data: bytes) -> Any:
-    """Mono 16 kHz signed 16-bit samples (a numpy array) of any container FFmpeg reads."""
+def decode_audio(data: bytes, *, rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> Any:
+    """Mono signed 16-bit samples at `rate` (a numpy array) of any container FFmpeg reads; the
+    first `max_seconds` only, when given (decoding stops there)."""
     import av
     import numpy as np
 
     chunks = []
+    limit = None if max_seconds is None else int(max_seconds * rate)
+    kept = 0
     with av.open(io.BytesIO(data), mode="r") as container:
         if not container.streams.audio:
             raise ValueError("no audio stream")
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
         for frame in container.decode(audio=0):
             for out in resampler.resample(frame):
                 chunks.append(out.to_ndarray().reshape(-1))
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+                kept += len(chunks[-1])
+            if limit is not None and kept >= limit:
+                break
+        else:
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+    return samples if limit is None else samples[:limit]
 
 
 def bundled_speech_model() -> Path:

@@ -403,6 +403,11 @@ LLM_WARMUP = config.env_bool("SWITCHBOARD_LLM_WARMUP", False)
 LLM_COMPILE_LEVEL = config.env_int("SWITCHBOARD_LLM_COMPILE_LEVEL", 0, minimum=0, maximum=3)
 # One sampling temperature for the whole shared batch (0: greedy); bots' own are not applied.
 LLM_TEMPERATURE = config.env_float("SWITCHBOARD_LLM_TEMPERATURE", 0.0, minimum=0.0)
+# A vision model's (Qwen2-VL) image size: each image is resized to at most this many pixels,
+# one visual token per 28x28 (the default, Qwen's own ceiling: 1280 tokens per image).
+LLM_IMAGE_MAX_PIXELS = config.env_int(
+    "SWITCHBOARD_LLM_IMAGE_MAX_PIXELS", 1280 * 28 * 28, minimum=56 * 56
+)
 OPENAI_BASE_URL = config.env_str("SWITCHBOARD_OPENAI_BASE_URL")
 OPENAI_API_KEY = config.env_str("SWITCHBOARD_OPENAI_API_KEY")
 OPENAI_CONNECT_TIMEOUT = config.env_float("SWITCHBOARD_OPENAI_CONNECT_TIMEOUT", 5.0, minimum=0.1)

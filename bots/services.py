@@ -28,7 +28,7 @@ from bots import answers
 from bots.answers import Plan
 from bots.context import PromptContext, gather_context
 from bots.engines import Engine, EngineError, Usage
-from bots.engines.base import ChatMessage
+from bots.engines.base import ChatMessage, Media
 from bots.engines.registry import engine_for_bot
 from bots.grounding import ReplyGuard
 from bots.models import Bot
@@ -37,6 +37,7 @@ from core.holders import holder_is_dead, new_token
 from core.realtime import publish_message_stored, publish_now
 from core.rows import Columns, cache_related
 from memory.conversations import events
+from memory.conversations.attachments import stored_files
 from memory.conversations.frames import message_payload
 from memory.conversations.models import Conversation, Message
 from memory.conversations.selectors import Turn, recent_turns
@@ -253,19 +254,34 @@ class Prompt:
 
 
 def write_prompt(question: Message, context: Context) -> Prompt:
-    """The messages the engine is given (a customer's files as the text read from them), and
-    whether a prepared answer replaces the model's words."""
+    """The messages the engine is given (a customer's files as the text read from them, and
+    for a vision or audio model the question's images or audio themselves), and whether a
+    prepared answer replaces the model's words."""
     bot = context.bot
+    messages = build_messages(
+        persona=bot.persona,
+        history=context.history,
+        engine=context.engine,
+        max_tokens=bot.max_tokens,
+        context=context.grounding,
+    )
+    if context.engine.media_kinds and messages[-1]["role"] == "user":
+        media = _media_of(question, context.engine.media_kinds)
+        if media:
+            messages[-1] = {**messages[-1], "media": media}
     return Prompt(
-        messages=build_messages(
-            persona=bot.persona,
-            history=context.history,
-            engine=context.engine,
-            max_tokens=bot.max_tokens,
-            context=context.grounding,
-        ),
+        messages=messages,
         plan=answers.plan_reply(bot, context.engine, context.grounding, question.text),
     )
+
+
+def _media_of(question: Message, kinds: frozenset[str]) -> list[Media]:
+    """The question's files the model takes itself, read from storage (earlier messages'
+    files reach it as their text only)."""
+    return [
+        {"kind": attachment.kind, "data": data, "name": attachment.name}
+        for attachment, data in stored_files(question.pk, kinds)
+    ]
 
 
 # 4. Stream -----------------------------------------------------------------------------

@@ -115,6 +115,20 @@ def file_response(attachment: Attachment) -> FileResponse:
     return response
 
 
+def stored_files(message_id: int, kinds: Iterable[str]) -> list[tuple[Attachment, bytes]]:
+    """The message's files of these kinds with their stored bytes, in the order sent (for a
+    model that takes them itself); a file no longer in storage is left out."""
+    storage = attachment_storage()
+    files = []
+    for attachment in Attachment.objects.filter(message_id=message_id, kind__in=list(kinds)):
+        try:
+            with storage.open(attachment.key, "rb") as stored:
+                files.append((attachment, stored.read()))
+        except (FileNotFoundError, OSError):
+            continue
+    return files
+
+
 def link_attachments(message: Message, attachment_ids: Iterable[int]) -> list[Attachment]:
     """Attach this conversation's unsent uploads to `message` (others' ids are ignored).
 

@@ -64,7 +64,8 @@ def load_processor(folder: Path, tokenizer: Any) -> Any:
             str(folder), local_files_only=True
         )
     except ImportError as exc:
-        log.warning("%s: %s; using its image processor and tokenizer", folder.name, exc)
+        reason = (str(exc).strip().splitlines() or ["ImportError"])[0]
+        log.warning("%s: %s; using its image processor and tokenizer", folder.name, reason)
         image_processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
             str(folder), local_files_only=True
         )

@@ -87,17 +87,37 @@ def _smollm2_tokenizer(special: list[str]) -> Any:
     return tokenizer
 
 
-def build_tiny_qwen2_vl(folder: Path, *, max_positions: int = 2048) -> Path:
-    """A random Qwen2-VL (a 1-block vision tower, 2 text layers) with Qwen2-VL's real image
-    processor and the SmolLM2 tokenizer with Qwen's vision tokens, saved into `folder`."""
+def build_tiny_qwen2_vl(folder: Path, *, version: str = "2", max_positions: int = 2048) -> Path:
+    """A random Qwen2-VL, or Qwen2.5-VL with `version="2.5"` (a 1- or 2-block vision tower, 2
+    text layers) with their real image processor and the SmolLM2 tokenizer with Qwen's vision
+    tokens, saved into `folder`."""
     import torch
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+    )
 
     tokenizer = _smollm2_tokenizer(QWEN2_VL_TOKENS)
     tokenizer.chat_template = QWEN2_VL_TEMPLATE
     start, end, image, video = tokenizer.convert_tokens_to_ids(QWEN2_VL_TOKENS)
     torch.manual_seed(0)
-    config = Qwen2VLConfig(
+    config_class: Any = Qwen2VLConfig
+    model_class: Any = Qwen2VLForConditionalGeneration
+    vision: dict[str, Any] = {"depth": 1, "embed_dim": 32, "hidden_size": 64, "num_heads": 2}
+    if version == "2.5":  # windowed attention in all blocks but the last, as in the real one
+        config_class, model_class = Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+        vision = {
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 64,
+            "fullatt_block_indexes": [1],
+        }
+    config = config_class(
         text_config={
             **TINY_TEXT,
             "vocab_size": len(tokenizer),
@@ -107,14 +127,14 @@ def build_tiny_qwen2_vl(folder: Path, *, max_positions: int = 2048) -> Path:
             "bos_token_id": tokenizer.bos_token_id,
             "eos_token_id": tokenizer.eos_token_id,
         },
-        vision_config={"depth": 1, "embed_dim": 32, "hidden_size": 64, "num_heads": 2},
+        vision_config=vision,
         image_token_id=image,
         video_token_id=video,
         vision_start_token_id=start,
         vision_end_token_id=end,
         tie_word_embeddings=True,
     )
-    Qwen2VLForConditionalGeneration(config).save_pretrained(folder, safe_serialization=True)
+    model_class(config).save_pretrained(folder, safe_serialization=True)
     # The real model's processor settings (patch 14, merge 2, CLIP's mean and deviation).
     Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=28 * 28 * 1280).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

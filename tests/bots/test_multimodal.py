@@ -130,6 +130,23 @@ def test_an_image_given_to_a_qwen2_vl_engine_reaches_its_vision_tower(tiny_vl: P
     assert 1 <= usage.completion_tokens <= 8 and usage.ttft_s is not None
 
 
+def test_a_qwen2_5_vl_folder_takes_images_too(tmp_path: Path) -> None:
+    folder = build_tiny_qwen2_vl(tmp_path / "tiny-qwen2.5-vl", version="2.5")
+    engine = get_engine("transformers", str(folder))
+    assert type(engine._model).__name__ == "Qwen2_5_VLForConditionalGeneration"  # type: ignore[attr-defined]
+    assert engine.media_kinds == frozenset({"image"})
+    shot = png((224, 168))
+
+    with seen_by(engine._model.model.visual) as calls:  # type: ignore[attr-defined]
+        reply, _ = stream(engine, asking("What is this?", image(shot)), 6)
+    assert reply and len(calls) == 1
+    assert torch.equal(
+        calls[0][0][0], expected_pixels(folder, shot, 1280 * 28 * 28)["pixel_values"]
+    )
+    assert stream(engine, asking("Where is my card?"), 6)[0]
+    assert engine.scheduler.depth().served == 1  # type: ignore[attr-defined]
+
+
 def test_a_large_image_is_resized_to_the_engines_pixel_budget(tiny_vl: Path) -> None:
     from bots.engines.transformers import TransformersEngine
 

@@ -120,7 +120,8 @@ def stored_files(message_id: int, kinds: Iterable[str]) -> list[tuple[Attachment
     model that takes them itself); a file no longer in storage is left out."""
     storage = attachment_storage()
     files = []
-    for attachment in Attachment.objects.filter(message_id=message_id, kind__in=list(kinds)):
+    sent = Attachment.objects.filter(message_id=message_id, kind__in=list(kinds)).order_by("pk")
+    for attachment in sent:
         try:
             with storage.open(attachment.key, "rb") as stored:
                 files.append((attachment, stored.read()))

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
@@ -27,6 +28,10 @@ from bots.engines import close_engines
 from bots.models import Bot, WidgetKey
 from core import embedded
 from switchboard import supervisor
+from tests.browser import chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 _flush = testcases.TransactionTestCase._fixture_teardown
 
@@ -109,6 +114,7 @@ class LivePlatform:
 def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[LivePlatform]:
     """A web server and the llm, background and webhook workers, as processes, on the test DB."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    PROMPT_LOG.unlink(missing_ok=True)  # a new test database numbers messages from 1 again
     port = free_port()
     env = supervisor.child_env(
         DATABASE_URL=_test_database_url(),
@@ -147,6 +153,13 @@ def live_platform(django_db_setup: None, django_db_blocker: object) -> Iterator[
         supervisor.stop(procs)
         web_log.close()
         worker_log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium for a module of browser tests (tests/browser.py)."""
+    with chromium() as launched:
+        yield launched
 
 
 # Factories: plain functions through the real models.

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from desk.services import claim_conversation
 from memory.conversations.models import Attachment, Conversation
@@ -25,7 +25,7 @@ from tests.memory.attachments import files
 from tests.memory.knowledge.documents import pdf_bytes
 
 from .test_widget_attachments_browser import open_widget_by_keyboard
-from .test_widget_browser import CHROMIUM, CHROMIUM_ARGS, demo_bot, wait_until
+from .test_widget_browser import demo_bot, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
 
@@ -42,17 +42,6 @@ FOCUS_SHOWN = """(el) => {
   return el === document.activeElement && el.matches(":focus-visible")
     && style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium")
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as p:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between browser steps
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from accounts.models import Organization
 from bots.models import Bot, WidgetKey
@@ -27,15 +27,6 @@ from tests.conftest import LivePlatform, free_port, make_bot, make_widget_key, n
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MAX_GZIPPED_BYTES = 25 * 1024
 REPLY_TIMEOUT_MS = 180_000
 
@@ -70,23 +61,6 @@ WATCH_REPLY = """(before) => {
     tick();
   });
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium for this module. Playwright's sync API keeps an event loop in this thread while
-    it is running, so the ORM calls between browser steps (plain synchronous code, including the
-    test database's flush) are allowed explicitly."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
-            "(`make browser`, or `apt-get install chromium`)."
-        )
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as p:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -71,6 +71,8 @@ def content_of(message: Turn) -> str:
             read = f"{READ_AS.get(kind, 'its text')} (quoted data): {quoted(text)}"
         elif status == "done":
             read = "no text was found in it"
+        elif status in ("pending", "running"):  # an earlier message's file, still being read
+            read = "its text is not read yet"
         else:
             read = "it could not be read"
         who = "The customer" if message.role == Message.Role.USER else "The support team"
